@@ -1,0 +1,77 @@
+import { Command, CommanderError } from "commander";
+import { LifelineError } from "../errors.ts";
+import { runCheck } from "./check.ts";
+import { runDemo } from "./demo.ts";
+import { type CliIO, EXIT, processIO } from "./io.ts";
+import { runMonitor } from "./monitor.ts";
+import { addCommonOptions } from "./options.ts";
+
+/** Builds the `lifeline` command line; `run` resolves with the exit code. */
+export function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
+  const program = new Command("lifeline")
+    .description(
+      "Keeps clients connected to a cluster of TCP servers through failures, and tells you which servers are healthy, why, and since when.",
+    )
+    .version("0.1.0")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+
+  addCommonOptions(
+    program
+      .command("check")
+      .description("check targets once; exit 0 healthy, 1 degraded, 2 down, 3 usage or configuration error")
+      .argument(
+        "[targets...]",
+        "host:port (tcp), tcp://host:port?send=..&expect=.., http(s)://..., tls://host:port",
+      ),
+  ).action(async (targets: string[], flags) => setExit(await runCheck(targets, flags, io)));
+
+  addCommonOptions(
+    program
+      .command("monitor")
+      .description("watch targets continuously: a live table on a terminal, JSON lines otherwise")
+      .argument("[targets...]", "host:port (tcp), tcp://..., http(s)://..., tls://host:port")
+      .option("--results", "also print every check result (JSON lines mode)")
+      .option("--no-watch", "do not reload when the config file changes (SIGHUP still does)"),
+  ).action(async (targets: string[], flags) => setExit(await runMonitor(targets, flags, io)));
+
+  program
+    .command("demo")
+    .description("start a small local cluster, monitor it, and break it now and then (what `npm start` runs)")
+    .option("--duration <seconds>", "stop after this many seconds (default: run until Ctrl-C)")
+    .action(async (flags) => setExit(await runDemo(flags, io)));
+
+  return program;
+}
+
+export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : EXIT.usage;
+    }
+    if (err instanceof LifelineError) {
+      io.stderr.write(`lifeline: ${err.message}\n`);
+      return err.code === "LL_CONFIG_INVALID" || err.code === "LL_USAGE" ? EXIT.usage : 1;
+    }
+    io.stderr.write(
+      `lifeline: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    return 1;
+  }
+}
+
+const isEntry = process.argv[1] !== undefined && /(?:^|[\\/])src[\\/]cli[\\/]main\.ts$/.test(process.argv[1]);
+if (isEntry) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+    // Commands that keep servers or sockets open have closed them; exit promptly anyway.
+    setTimeout(() => process.exit(code), 200).unref();
+  });
+}

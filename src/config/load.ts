@@ -1,0 +1,108 @@
+import { readFileSync } from "node:fs";
+import YAML from "yaml";
+import { ConfigError } from "../errors.ts";
+import type { ProbeRegistry } from "../health/probes/registry.ts";
+import { type ResolvedConfig, resolveConfig } from "./resolve.ts";
+
+/**
+ * Where configuration comes from, lowest precedence first: the profile's defaults, the file
+ * (YAML or JSON), environment variables, command-line flags. TARGET arguments add targets.
+ *
+ * Environment: `LIFELINE_PROFILE=wan`, and any setting by its path in upper snake case with
+ * `__` between levels: `LIFELINE_DEFAULTS__INTERVAL=1s`, `LIFELINE_MONITOR__MAX_IN_FLIGHT=64`,
+ * `LIFELINE_LOG__LEVEL=debug`. Values are read as YAML scalars (`true`, `3`, `2s`).
+ */
+export type RawObject = Record<string, unknown>;
+
+/** Variables that are not settings paths. */
+const RESERVED_ENV = new Set(["LIFELINE_CONFIG", "LIFELINE_ADMIN_TOKEN"]);
+
+export function readConfigFile(path: string): RawObject {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    throw new ConfigError([{ path: "", message: `cannot read ${path}: ${code}` }], { cause: err });
+  }
+  const doc = YAML.parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({ path: "", message: `${path}: ${e.message.split("\n")[0]}` })),
+      { cause: doc.errors[0] },
+    );
+  }
+  const value = doc.toJS() ?? {};
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new ConfigError([{ path: "", message: `${path}: the top level must be a mapping` }]);
+  }
+  return value as RawObject;
+}
+
+function camel(segment: string): string {
+  return segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+export function envOverrides(env: NodeJS.ProcessEnv): RawObject {
+  const out: RawObject = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith("LIFELINE_") || value === undefined || RESERVED_ENV.has(name)) continue;
+    const path = name.slice("LIFELINE_".length).split("__").map(camel);
+    if (path.some((p) => p.length === 0)) continue;
+    let parsed: unknown = value;
+    try {
+      parsed = YAML.parse(value);
+    } catch {
+      parsed = value;
+    }
+    let node = out;
+    for (const key of path.slice(0, -1)) {
+      if (typeof node[key] !== "object" || node[key] === null) node[key] = {};
+      node = node[key] as RawObject;
+    }
+    node[path[path.length - 1]!] = parsed;
+  }
+  return out;
+}
+
+function isObject(v: unknown): v is RawObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Deep merge of plain objects; arrays and scalars in `b` replace those in `a`. */
+export function mergeRaw(a: RawObject, b: RawObject): RawObject {
+  const out: RawObject = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    if (v === undefined) continue;
+    out[k] = isObject(v) && isObject(out[k]) ? mergeRaw(out[k] as RawObject, v) : v;
+  }
+  return out;
+}
+
+export interface LoadOptions {
+  registry: ProbeRegistry;
+  /** Configuration file path (YAML or JSON). */
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** From command-line flags; highest precedence. */
+  flags?: RawObject;
+  /** TARGET arguments: "host:port" or a URL; each becomes a target. */
+  targets?: readonly string[];
+}
+
+export interface Loaded {
+  config: ResolvedConfig;
+  /** The merged input before resolution (for display and reload comparison). */
+  raw: RawObject;
+}
+
+export function loadConfig(opts: LoadOptions): Loaded {
+  let raw: RawObject = opts.file ? readConfigFile(opts.file) : {};
+  raw = mergeRaw(raw, envOverrides(opts.env ?? {}));
+  raw = mergeRaw(raw, opts.flags ?? {});
+  if (opts.targets && opts.targets.length > 0) {
+    const existing = Array.isArray(raw.targets) ? raw.targets : [];
+    raw = { ...raw, targets: [...existing, ...opts.targets.map((address) => ({ address }))] };
+  }
+  return { config: resolveConfig(raw, opts.registry), raw };
+}

@@ -1,0 +1,405 @@
+import type { Clock, Random, Timer } from "../util/clock.ts";
+import { ThresholdDetector, type Verdict } from "./detectors/threshold.ts";
+import { classifyError } from "./kinds.ts";
+import type { Limiter } from "./limiter.ts";
+import type { LocalHealth } from "./local-health.ts";
+import { type RttState, rttInit, rttSample, rttTimeout, rttTimeoutFor } from "./rtt.ts";
+import { nextDelay } from "./schedule.ts";
+import type { CheckSettings } from "./settings.ts";
+import { type CheckView, nextSlow } from "./state.ts";
+import type { CheckResult, Probe, ProbeOutcome } from "./types.ts";
+
+export interface RunnerDeps {
+  clock: Clock;
+  random: Random;
+  limiter: Limiter;
+  local: LocalHealth;
+  /** Every result, counted or not, goes here (history, events). */
+  onResult(result: CheckResult): void;
+  /** Called after anything that may change the target's state. */
+  onChange(): void;
+}
+
+export interface RunnerSpec {
+  target: string;
+  name: string;
+  type: string;
+  settings: CheckSettings;
+  probe: Probe;
+  /** The target reports in (ttl): no limiter slot, no interval, no patience. */
+  passive: boolean;
+}
+
+/** Re-probe delay after a spoiled result, ms: soon, but after the loop has caught up. */
+const RETRY_AFTER_SPOIL = 50;
+
+interface Attempt {
+  start: number;
+  soft: number;
+  hard: number;
+  epoch: number;
+  controller: AbortController;
+  timers: Timer[];
+  release: () => void;
+  /** The engine has an outcome for it (answer, final timeout, or spoiled). */
+  settled: boolean;
+  /** It has been counted by the detector (maybe provisionally, at its soft deadline). */
+  counted: boolean;
+  onCounted: () => void;
+}
+
+/**
+ * Runs one check of one target: schedules attempts, gives each a timeout from the RTT
+ * estimator (stretched while the monitor lags), feeds the detector, and keeps the evidence.
+ *
+ * Timeouts and patience: an attempt that passes its timeout is counted as a (provisional)
+ * failure at once — the target becomes suspect — but, with `patience`, the connection is
+ * kept open until `timeout.max`. While that patient attempt is outstanding the target cannot
+ * be convicted on timeouts; if it succeeds the target is slow, not dead: the estimator is
+ * re-seeded from the answer and older attempts' timeouts, taken with the old estimate, no
+ * longer count.
+ *
+ * Stalls: a deadline is never judged inside its timer. The verdict is taken on the next
+ * check phase, after pending I/O, and when the timer itself ran late (the monitor stalled)
+ * the attempt is spoiled: discarded and retried, not blamed on the target.
+ */
+export class CheckRunner {
+  readonly target: string;
+  readonly name: string;
+  readonly type: string;
+  private settings: CheckSettings;
+  private probe: Probe;
+  private passive: boolean;
+  private readonly detector: ThresholdDetector;
+  private rtt: RttState;
+  private slow = false;
+  private warning = false;
+  private last: CheckResult | undefined;
+  private timer: Timer | undefined;
+  /** The runner's own timer loop is active (spread scheduling). */
+  private running = false;
+  /** Stopped for good: attempts are abandoned and nothing new starts. */
+  private closed = false;
+  private patient: Attempt | undefined;
+  private readonly attempts = new Set<Attempt>();
+  private epoch = 0;
+  private downAttempts = 0;
+  private lastSpoiled = false;
+
+  constructor(
+    spec: RunnerSpec,
+    private readonly deps: RunnerDeps,
+  ) {
+    this.target = spec.target;
+    this.name = spec.name;
+    this.type = spec.type;
+    this.settings = spec.settings;
+    this.probe = spec.probe;
+    this.passive = spec.passive;
+    this.detector = new ThresholdDetector({ fall: spec.settings.fall, rise: spec.settings.rise });
+    this.rtt = rttInit(spec.settings.timeout);
+  }
+
+  get verdict(): Verdict {
+    return this.detector.verdict;
+  }
+
+  get isPassive(): boolean {
+    return this.passive;
+  }
+
+  get critical(): boolean {
+    return this.settings.critical;
+  }
+
+  get currentSettings(): CheckSettings {
+    return this.settings;
+  }
+
+  /** The timeout the next attempt would get before stretching, ms. */
+  nextTimeout(): number {
+    const t = this.settings.timeout;
+    if (this.detector.verdict === "down" && this.settings.patience) return t.max;
+    return t.mode === "fixed" ? t.initial : rttTimeoutFor(this.rtt);
+  }
+
+  view(): CheckView {
+    return {
+      name: this.name,
+      type: this.type,
+      critical: this.settings.critical,
+      verdict: this.detector.verdict,
+      slow: this.slow,
+      warning: this.warning,
+      failures: this.detector.failures,
+      successes: this.detector.successes,
+      fall: this.settings.fall,
+      rise: this.settings.rise,
+      srtt: this.rtt.srtt,
+      slowThreshold: this.settings.slowThreshold,
+      last: this.last,
+    };
+  }
+
+  /** Applies new settings (and possibly a new probe) without losing what was learned. */
+  reconfigure(settings: CheckSettings, probe?: Probe): void {
+    const intervalChanged = settings.interval !== this.settings.interval;
+    this.settings = settings;
+    this.detector.reconfigure({ fall: settings.fall, rise: settings.rise });
+    if (probe && probe !== this.probe) {
+      this.probe.close?.();
+      this.probe = probe;
+    }
+    if (intervalChanged && this.running && this.timer) {
+      this.timer.cancel();
+      this.schedule(this.deps.random() * settings.interval);
+    }
+  }
+
+  /** Starts the check's own timer loop; the first attempt comes after `delay` ms. */
+  start(delay: number): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule(delay);
+  }
+
+  /** Stops the loop and abandons attempts in flight. */
+  stop(): void {
+    this.running = false;
+    this.closed = true;
+    this.timer?.cancel();
+    this.timer = undefined;
+    for (const a of this.attempts) this.abandon(a);
+    this.patient = undefined;
+    this.probe.close?.();
+  }
+
+  /** Passes a report to a passive check (ttl). */
+  report(status: "pass" | "warn" | "fail", message?: string): boolean {
+    if (!this.probe.report) return false;
+    this.probe.report(status, message);
+    return true;
+  }
+
+  private schedule(delay: number): void {
+    this.timer = this.deps.clock.timeout(delay, () => {
+      this.timer = undefined;
+      void this.tick();
+    });
+  }
+
+  private async tick(): Promise<void> {
+    const started = this.deps.clock.now();
+    await this.runOnce();
+    if (!this.running || this.timer) return;
+    const verdict = this.detector.verdict;
+    let delay: number;
+    if (this.passive) delay = 0;
+    else if (this.lastSpoiled) delay = RETRY_AFTER_SPOIL;
+    else {
+      delay = nextDelay(verdict, this.settings, this.downAttempts, this.deps.random);
+      delay = Math.max(0, started + delay - this.deps.clock.now());
+    }
+    this.downAttempts = verdict === "down" ? this.downAttempts + 1 : 0;
+    this.schedule(delay);
+  }
+
+  /**
+   * Makes one attempt. Resolves once it has been counted — when the probe answered, or at
+   * its timeout — even if a patient attempt stays open after that.
+   */
+  async runOnce(): Promise<void> {
+    const release = this.passive ? () => {} : await this.deps.limiter.acquire();
+    if (this.closed) {
+      release();
+      return;
+    }
+    const { clock, local } = this.deps;
+    const base = this.nextTimeout();
+    const soft = this.passive ? base : local.stretch(base);
+    const patient =
+      this.settings.patience &&
+      !this.passive &&
+      this.patient === undefined &&
+      this.detector.verdict !== "down" &&
+      this.settings.timeout.max > base;
+    const hard = patient ? local.stretch(this.settings.timeout.max) : soft;
+    this.lastSpoiled = false;
+
+    await new Promise<void>((resolve) => {
+      const a: Attempt = {
+        start: clock.now(),
+        soft,
+        hard,
+        epoch: this.epoch,
+        controller: new AbortController(),
+        timers: [],
+        release,
+        settled: false,
+        counted: false,
+        onCounted: resolve,
+      };
+      this.attempts.add(a);
+      if (patient) this.patient = a;
+      a.timers.push(clock.timeout(soft, () => this.deadline(a, "soft", a.start + soft)));
+      if (hard > soft) a.timers.push(clock.timeout(hard, () => this.deadline(a, "hard", a.start + hard)));
+      let pending: Promise<ProbeOutcome>;
+      try {
+        pending = this.probe.run({ signal: a.controller.signal, deadline: hard, clock });
+      } catch (err) {
+        pending = Promise.reject(err);
+      }
+      pending.then(
+        (outcome) => this.answer(a, outcome),
+        (err: unknown) => this.answer(a, outcomeFromError(err)),
+      );
+    });
+  }
+
+  private count(a: Attempt): void {
+    if (a.counted) return;
+    a.counted = true;
+    a.onCounted();
+  }
+
+  private finish(a: Attempt): void {
+    a.settled = true;
+    for (const t of a.timers) t.cancel();
+    a.release();
+    this.attempts.delete(a);
+    if (this.patient === a) this.patient = undefined;
+  }
+
+  private abandon(a: Attempt): void {
+    if (a.settled) return;
+    a.controller.abort();
+    this.finish(a);
+    this.count(a);
+  }
+
+  private deadline(a: Attempt, which: "soft" | "hard", due: number): void {
+    const { clock, local } = this.deps;
+    const ran = clock.now();
+    local.observe(due, ran);
+    // Judge after pending I/O: an answer that arrived while the loop was blocked is
+    // processed before this runs.
+    clock.immediate(() => {
+      if (a.settled || this.closed) return;
+      const late = local.isLate(due, ran) || local.overlapsStall(a.start, clock.now());
+      if (late) {
+        this.spoil(a, `monitor stalled: deadline ran ${Math.round(ran - due)} ms late`);
+        return;
+      }
+      if (a.epoch !== this.epoch) {
+        this.spoil(a, "timeout taken with an outdated estimate");
+        return;
+      }
+      if (which === "soft" && a.hard > a.soft) {
+        // Provisional: suspect now, convict only if the patient wait fails too.
+        this.rtt = rttTimeout(this.rtt, this.settings.timeout);
+        this.detector.failure(false);
+        this.record(a, timeoutOutcome(a.soft), { provisional: true, timeout: a.soft });
+        this.count(a);
+        this.deps.onChange();
+        return;
+      }
+      a.controller.abort();
+      this.finish(a);
+      if (a.counted) {
+        // The patient wait is over and nothing came: the provisional failure stands.
+        this.record(a, timeoutOutcome(a.hard), { timeout: a.hard });
+        this.detector.evaluate(this.patient === undefined);
+      } else {
+        this.rtt = rttTimeout(this.rtt, this.settings.timeout);
+        this.detector.failure(this.patient === undefined);
+        this.record(a, timeoutOutcome(a.soft), { timeout: a.soft });
+        this.count(a);
+      }
+      this.deps.onChange();
+    });
+  }
+
+  private spoil(a: Attempt, why: string): void {
+    a.controller.abort();
+    const wasPatient = this.patient === a;
+    this.finish(a);
+    this.record(a, timeoutOutcome(a.hard), { spoiled: why, timeout: a.counted ? a.hard : a.soft });
+    if (wasPatient) this.detector.evaluate(false);
+    if (!a.counted) this.lastSpoiled = true;
+    this.count(a);
+    this.deps.onChange();
+  }
+
+  private answer(a: Attempt, outcome: ProbeOutcome): void {
+    if (a.settled) return;
+    const { clock, local } = this.deps;
+    const now = clock.now();
+    this.finish(a);
+    const latency = outcome.latency ?? now - a.start;
+    if (this.closed) return;
+    if (outcome.local) {
+      this.record(a, outcome, {
+        spoiled: `monitor-side failure${outcome.errno ? ` (${outcome.errno})` : ""}`,
+      });
+      this.lastSpoiled = !a.counted;
+      this.count(a);
+      return;
+    }
+    const stalled = local.overlapsStall(a.start, now);
+    const late = a.counted;
+    if (outcome.status !== "fail") {
+      if (!stalled) {
+        if (late || a.epoch !== this.epoch) {
+          // The estimate was wrong (the target became slow): start again from this answer,
+          // and stop counting timeouts of attempts that used the old one.
+          this.rtt = rttSample(rttInit(this.settings.timeout), latency, this.settings.timeout);
+          this.epoch++;
+        } else {
+          this.rtt = rttSample(this.rtt, latency, this.settings.timeout);
+        }
+      }
+      this.slow = nextSlow(this.slow, this.rtt.srtt, this.settings.slowThreshold);
+      this.warning = outcome.status === "warn";
+      this.detector.success();
+    } else if (late) {
+      // Counted already at its deadline; only the patient wait ends here.
+      this.detector.evaluate(this.patient === undefined);
+    } else {
+      if (outcome.kind === "timeout") this.rtt = rttTimeout(this.rtt, this.settings.timeout);
+      this.warning = false;
+      this.detector.failure(this.patient === undefined);
+    }
+    this.record(a, { ...outcome, latency }, late && outcome.status !== "fail" ? { late: true } : {});
+    this.count(a);
+    this.deps.onChange();
+  }
+
+  private record(a: Attempt, outcome: ProbeOutcome, extra: Partial<CheckResult>): void {
+    const { clock } = this.deps;
+    const result: CheckResult = {
+      ...outcome,
+      target: this.target,
+      check: this.name,
+      at: clock.wall(),
+      latency: outcome.latency ?? clock.now() - a.start,
+      timeout: a.soft,
+      ...extra,
+    };
+    if (!result.spoiled) this.last = result;
+    this.deps.onResult(result);
+  }
+}
+
+function timeoutOutcome(after: number): ProbeOutcome {
+  return { status: "fail", kind: "timeout", message: `no answer within ${Math.round(after)} ms` };
+}
+
+/** A probe that throws is reported as a failed result; it never stops the monitor. */
+export function outcomeFromError(err: unknown): ProbeOutcome {
+  const c = classifyError(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const outcome: ProbeOutcome = { status: "fail", kind: c.kind, message: `probe error: ${message}` };
+  if (c.errno) outcome.errno = c.errno;
+  if (c.local) outcome.local = true;
+  return outcome;
+}

@@ -1,0 +1,159 @@
+import { quantile, Ring } from "../util/ring.ts";
+import { ERROR_KINDS, type ErrorKind } from "./kinds.ts";
+import type { CheckResult, TargetState, Transition } from "./types.ts";
+
+/**
+ * Per-target history (DESIGN §2, seed drawback 7): a bounded ring of results and one of
+ * transitions, error-kind counters, and the trends computed from them on demand.
+ */
+export const WINDOWS = { "1m": 60_000, "1h": 3_600_000, "24h": 86_400_000 } as const;
+export type WindowName = keyof typeof WINDOWS;
+
+export interface Trends {
+  /** Fraction of observed time the target was not `down`, per window; null when the
+   *  window holds no observed time (only `unknown` / `disabled`). */
+  availability: Record<WindowName, number | null>;
+  /** Times the target went from serving to down in the last hour. */
+  flaps1h: number;
+  /** Mean time to recovery: mean length of completed down periods, ms. */
+  mttr: number | null;
+  /** Mean time between failures: mean length of the up periods between down periods, ms. */
+  mtbf: number | null;
+  /** Latency of recent successful results, ms. */
+  latency: { p50: number | null; p95: number | null; p99: number | null; samples: number };
+  /** Failed results by error kind since the monitor started. */
+  errors: Record<ErrorKind, number>;
+}
+
+/** States whose time does not count toward availability either way. */
+const UNOBSERVED: ReadonlySet<TargetState> = new Set(["unknown", "disabled"]);
+
+function zeroKinds(): Record<ErrorKind, number> {
+  return Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as Record<ErrorKind, number>;
+}
+
+export class TargetHistory {
+  private results: Ring<CheckResult>;
+  private transitions: Ring<Transition>;
+  private readonly kinds = zeroKinds();
+  private total = 0;
+  private failed = 0;
+
+  constructor(resultCapacity: number, transitionCapacity: number) {
+    this.results = new Ring(resultCapacity);
+    this.transitions = new Ring(transitionCapacity);
+  }
+
+  resize(resultCapacity: number, transitionCapacity: number): void {
+    if (resultCapacity !== this.results.capacity) this.results = this.results.resized(resultCapacity);
+    if (transitionCapacity !== this.transitions.capacity)
+      this.transitions = this.transitions.resized(transitionCapacity);
+  }
+
+  record(result: CheckResult): void {
+    this.results.push(result);
+    if (result.spoiled || result.provisional) return;
+    this.total++;
+    if (result.status === "fail") {
+      this.failed++;
+      if (result.kind) this.kinds[result.kind]++;
+    }
+  }
+
+  transition(t: Transition): void {
+    this.transitions.push(t);
+  }
+
+  recentResults(limit = this.results.capacity): CheckResult[] {
+    return this.results.toArray().slice(-limit);
+  }
+
+  recentTransitions(limit = this.transitions.capacity): Transition[] {
+    return this.transitions.toArray().slice(-limit);
+  }
+
+  counters(): { results: number; failures: number } {
+    return { results: this.total, failures: this.failed };
+  }
+
+  trends(now: number): Trends {
+    const transitions = this.transitions.toArray();
+    const ok = this.results.toArray().filter((r) => r.status !== "fail" && !r.spoiled && !r.provisional);
+    const latencies = ok.map((r) => r.latency);
+    return {
+      availability: {
+        "1m": availability(transitions, now, WINDOWS["1m"]),
+        "1h": availability(transitions, now, WINDOWS["1h"]),
+        "24h": availability(transitions, now, WINDOWS["24h"]),
+      },
+      flaps1h: transitions.filter((t) => t.to === "down" && t.at >= now - WINDOWS["1h"]).length,
+      ...meanTimes(transitions),
+      latency: {
+        p50: quantile(latencies, 0.5) ?? null,
+        p95: quantile(latencies, 0.95) ?? null,
+        p99: quantile(latencies, 0.99) ?? null,
+        samples: latencies.length,
+      },
+      errors: { ...this.kinds },
+    };
+  }
+}
+
+/**
+ * Fraction of the observed time in [now - window, now] that the target was not down,
+ * reconstructed from its transitions (oldest first).
+ */
+export function availability(transitions: readonly Transition[], now: number, window: number): number | null {
+  if (transitions.length === 0) return null;
+  const start = now - window;
+  let state: TargetState = transitions[0]!.from;
+  let cursor = start;
+  let observed = 0;
+  let up = 0;
+  const account = (until: number) => {
+    const from = Math.max(cursor, start);
+    const span = Math.max(0, Math.min(until, now) - from);
+    if (span > 0 && !UNOBSERVED.has(state)) {
+      observed += span;
+      if (state !== "down") up += span;
+    }
+    cursor = Math.max(cursor, until);
+  };
+  // Time before the first recorded transition is unknown, not observed.
+  cursor = Math.max(start, transitions[0]!.at);
+  for (const t of transitions) {
+    if (t.at > cursor) account(t.at);
+    state = t.to;
+    cursor = Math.max(cursor, t.at);
+  }
+  account(now);
+  return observed > 0 ? up / observed : null;
+}
+
+/** MTTR and MTBF from the completed down and up periods among the transitions. */
+export function meanTimes(transitions: readonly Transition[]): { mttr: number | null; mtbf: number | null } {
+  const downs: number[] = [];
+  const ups: number[] = [];
+  let downSince: number | undefined;
+  let upSince: number | undefined;
+  for (const t of transitions) {
+    if (t.to === "down" && t.from !== "down") {
+      if (upSince !== undefined) ups.push(t.at - upSince);
+      upSince = undefined;
+      downSince = t.at;
+    } else if (t.from === "down" && t.to !== "down" && downSince !== undefined) {
+      downs.push(t.at - downSince);
+      downSince = undefined;
+      upSince = t.at;
+    } else if (
+      upSince === undefined &&
+      downSince === undefined &&
+      t.to !== "unknown" &&
+      t.to !== "disabled"
+    ) {
+      upSince = t.at;
+    }
+  }
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+  return { mttr: mean(downs), mtbf: mean(ups) };
+}

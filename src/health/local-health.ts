@@ -1,0 +1,115 @@
+import type { Clock, Timer } from "../util/clock.ts";
+import type { LocalHealthSettings } from "./settings.ts";
+
+/**
+ * Local health awareness (Lifeguard's idea, applied to a monitor): the monitor measures its
+ * own event-loop lag by how late a periodic timer fires. While it lags it stretches probe
+ * timeouts, and it remembers recent stalls so that a timeout that overlaps one is not blamed
+ * on the target. Cassandra does the same for its phi detector after a long local pause.
+ */
+export interface Stall {
+  /** Monotonic ms when the loop stopped running timers. */
+  start: number;
+  /** Monotonic ms when it ran again. */
+  end: number;
+}
+
+const KEEP_STALLS = 64;
+/** How long a lag sample keeps influencing `lag()`, ms. */
+const LAG_MEMORY = 10_000;
+
+export class LocalHealth {
+  private timer: Timer | undefined;
+  private expected = 0;
+  private readonly stalls: Stall[] = [];
+  private lagSamples: Array<{ at: number; lag: number }> = [];
+  private worstLag = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private settings: LocalHealthSettings,
+  ) {}
+
+  get enabled(): boolean {
+    return this.settings.enabled;
+  }
+
+  reconfigure(settings: LocalHealthSettings): void {
+    const wasRunning = this.timer !== undefined;
+    this.stop();
+    this.settings = settings;
+    if (wasRunning) this.start();
+  }
+
+  start(): void {
+    if (!this.settings.enabled || this.timer) return;
+    this.expected = this.clock.now() + this.settings.sampleInterval;
+    this.timer = this.clock.timeout(this.settings.sampleInterval, () => this.tick());
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+  }
+
+  private tick(): void {
+    const now = this.clock.now();
+    this.observe(this.expected, now);
+    this.expected = now + this.settings.sampleInterval;
+    this.timer = this.clock.timeout(this.settings.sampleInterval, () => this.tick());
+  }
+
+  /**
+   * Records that a timer due at `due` ran at `ran`. The sampler calls this for itself, and
+   * the engine calls it for every deadline timer, so that a stall is known even when the
+   * deadline fires before the sampler does.
+   */
+  observe(due: number, ran: number): void {
+    const lag = Math.max(0, ran - due);
+    this.lagSamples.push({ at: ran, lag });
+    if (this.lagSamples.length > 256) this.lagSamples.splice(0, this.lagSamples.length - 256);
+    if (lag > this.worstLag) this.worstLag = lag;
+    if (lag >= this.settings.stallThreshold) {
+      const last = this.stalls[this.stalls.length - 1];
+      if (last && due <= last.end) last.end = Math.max(last.end, ran);
+      else this.stalls.push({ start: due, end: ran });
+      if (this.stalls.length > KEEP_STALLS) this.stalls.shift();
+    }
+  }
+
+  /** Largest lag seen in the last 10 s, ms. */
+  lag(): number {
+    const cutoff = this.clock.now() - LAG_MEMORY;
+    this.lagSamples = this.lagSamples.filter((s) => s.at >= cutoff);
+    let max = 0;
+    for (const s of this.lagSamples) max = Math.max(max, s.lag);
+    return max;
+  }
+
+  /** Largest lag ever seen, ms (for metrics). */
+  get maxLag(): number {
+    return this.worstLag;
+  }
+
+  /** True when a stall overlaps the interval [start, end] (monotonic ms). */
+  overlapsStall(start: number, end: number): boolean {
+    if (!this.settings.enabled) return false;
+    return this.stalls.some((s) => s.end >= start && s.start <= end);
+  }
+
+  /** True when a timer due at `due` that ran at `ran` ran so late that a stall spoiled it. */
+  isLate(due: number, ran: number): boolean {
+    return this.settings.enabled && ran - due >= this.settings.stallThreshold;
+  }
+
+  /** Stretches a timeout while the loop lags: t + 2·lag, at most `maxStretch`·t. */
+  stretch(timeout: number): number {
+    if (!this.settings.enabled) return timeout;
+    return stretchTimeout(timeout, this.lag(), this.settings.maxStretch);
+  }
+}
+
+/** t + 2·lag, capped at maxStretch·t (a pure function, tested against a table). */
+export function stretchTimeout(timeout: number, lag: number, maxStretch: number): number {
+  return Math.min(timeout * maxStretch, timeout + 2 * Math.max(0, lag));
+}
