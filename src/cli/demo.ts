@@ -91,7 +91,7 @@ export async function runDemo(flags: { duration?: string }, io: CliIO): Promise<
     file,
     JSON.stringify({ profile: "lan", defaults: { interval: "1s" }, targets: dir }, null, 2),
   );
-  const monitor = startMonitor([], { config: file, watch: false }, io);
+  const monitor = await startMonitor([], { config: file, watch: false }, io);
   const say = (text: string) => monitor.note(text);
 
   let stopped = false;

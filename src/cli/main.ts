@@ -32,7 +32,9 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       .description("watch targets continuously: a live table on a terminal, JSON lines otherwise")
       .argument("[targets...]", "host:port (tcp), tcp://..., http(s)://..., tls://host:port")
       .option("--results", "also print every check result (JSON lines mode)")
-      .option("--no-watch", "do not reload when the config file changes (SIGHUP still does)"),
+      .option("--no-watch", "do not reload when the config file changes (SIGHUP still does)")
+      .option("--admin <host:port>", "serve the admin API (status, ttl reports) here (admin.listen)")
+      .option("--admin-token <token>", "bearer token for the admin API (admin.token; LIFELINE_ADMIN_TOKEN)"),
   ).action(async (targets: string[], flags) => setExit(await runMonitor(targets, flags, io)));
 
   program

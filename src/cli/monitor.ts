@@ -1,4 +1,5 @@
 import { type FSWatcher, watch } from "node:fs";
+import { type AdminServer, startAdmin } from "../admin/server.ts";
 import { type Loaded, loadConfig } from "../config/load.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import { HealthEngine } from "../health/engine.ts";
@@ -14,10 +15,16 @@ export interface MonitorFlags extends CommonFlags {
   results?: boolean;
   /** Do not watch the config file for changes (SIGHUP still reloads). */
   watch?: boolean;
+  /** Admin HTTP address, "host:port" (admin.listen). */
+  admin?: string;
+  /** Admin token (admin.token; also LIFELINE_ADMIN_TOKEN). */
+  adminToken?: string;
 }
 
 export interface MonitorHandle {
   engine: HealthEngine;
+  /** The admin server, when one was asked for. */
+  admin: AdminServer | undefined;
   /** Re-reads the configuration; on error keeps the old one and returns the error. */
   reload(): ConfigError | undefined;
   /** Shows a line of commentary: in the event pane on a terminal, as a `note` JSON line otherwise. */
@@ -34,7 +41,11 @@ const EVENT_LINES = 8;
  * a live table on a terminal, JSON lines otherwise (a `start` line, then every state change
  * and config change, and with --results every result).
  */
-export function startMonitor(targets: string[], flags: MonitorFlags, io: CliIO): MonitorHandle {
+export async function startMonitor(
+  targets: string[],
+  flags: MonitorFlags,
+  io: CliIO,
+): Promise<MonitorHandle> {
   const registry = defaultRegistry();
   const file = flags.config ?? io.env.LIFELINE_CONFIG;
   const load = (): Loaded => loadConfig({ registry, file, env: io.env, flags: flagsToRaw(flags), targets });
@@ -123,11 +134,27 @@ export function startMonitor(targets: string[], flags: MonitorFlags, io: CliIO):
     }
   }
 
+  const listen = flags.admin ?? loaded.config.admin.listen;
+  let admin: AdminServer | undefined;
+  if (listen) {
+    const token = flags.adminToken ?? io.env.LIFELINE_ADMIN_TOKEN ?? loaded.config.admin.token;
+    try {
+      admin = await startAdmin({ listen, token, engine, logger });
+    } catch (err) {
+      process.off("SIGHUP", onHup);
+      watcher?.close();
+      throw err;
+    }
+    logger.info({ event: "admin", url: admin.url }, `admin API on ${admin.url}`);
+    if (!tty) write({ type: "admin", url: admin.url });
+  }
+
   engine.start();
   if (tty) render();
 
   return {
     engine,
+    admin,
     reload,
     note(text: string) {
       if (tty) recent.push(`${new Date().toISOString().slice(11, 19)}  ${text}`);
@@ -139,6 +166,7 @@ export function startMonitor(targets: string[], flags: MonitorFlags, io: CliIO):
       clearTimeout(debounce);
       clearInterval(frameTimer);
       await engine.stop();
+      await admin?.close();
       if (tty) io.stdout.write("\x1b[?25h\x1b[?1049l");
     },
   };
@@ -146,7 +174,7 @@ export function startMonitor(targets: string[], flags: MonitorFlags, io: CliIO):
 
 /** `lifeline monitor`: runs until SIGINT or SIGTERM, then exits 0. */
 export async function runMonitor(targets: string[], flags: MonitorFlags, io: CliIO): Promise<number> {
-  const handle = startMonitor(targets, flags, io);
+  const handle = await startMonitor(targets, flags, io);
   await new Promise<void>((resolve) => {
     const done = () => {
       process.off("SIGINT", done);

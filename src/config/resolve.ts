@@ -16,6 +16,7 @@ import {
 export interface ResolvedConfig extends EngineConfig {
   profile: ProfileName;
   log: { level: LogLevel };
+  admin: { listen?: string | undefined; token?: string | undefined };
 }
 
 export interface Issue {
@@ -177,7 +178,7 @@ export function resolveConfig(input: unknown, registry: ProbeRegistry): Resolved
   });
 
   if (issues.length > 0) throw new ConfigError(issues);
-  return { profile: cfg.profile, log: cfg.log, monitor, targets };
+  return { profile: cfg.profile, log: cfg.log, admin: cfg.admin, monitor, targets };
 }
 
 function safeParseTarget(registry: ProbeRegistry, address: string) {

@@ -115,6 +115,16 @@ export const rawConfig = z
       .object({ level: z.enum(LOG_LEVELS).default("info") })
       .strict()
       .default({ level: "info" }),
+    /** The admin HTTP server (status API, ttl reports). Off unless `listen` is set. */
+    admin: z
+      .object({
+        /** "host:port"; loopback unless a token is set. */
+        listen: z.string().optional(),
+        /** Bearer token for writes (and for reads off loopback). Prefer LIFELINE_ADMIN_TOKEN. */
+        token: z.string().min(16, { message: "use at least 16 characters" }).optional(),
+      })
+      .strict()
+      .default({}),
     targets: z.array(rawTarget).default([]),
   })
   .strict();

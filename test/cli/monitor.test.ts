@@ -31,7 +31,7 @@ describe("lifeline monitor", () => {
     const file = join(dir, "m.yaml");
     writeFileSync(file, yaml([{ id: "a", address: a.address }]));
     const io = memoryIO();
-    const m = startMonitor([], { config: file }, io);
+    const m = await startMonitor([], { config: file }, io);
     try {
       await until(() => m.engine.target("a")?.state === "healthy");
       const lines = io
@@ -76,7 +76,7 @@ describe("lifeline monitor", () => {
     }
   });
 
-  it("refuses to start with nothing to monitor", () => {
-    expect(() => startMonitor([], {}, memoryIO())).toThrow(UsageError);
+  it("refuses to start with nothing to monitor", async () => {
+    await expect(startMonitor([], {}, memoryIO())).rejects.toThrow(UsageError);
   });
 });

@@ -34,14 +34,18 @@ export const tcpSchema = z
 
 export type TcpSpec = z.infer<typeof tcpSchema>;
 
-type Matcher = (text: string) => boolean;
+export type Matcher = (text: string) => boolean;
 
-function toMatcher(expect: string): Matcher | undefined {
+/** A substring, or a regular expression written "/re/flags"; undefined when the regex is invalid. */
+export function toMatcher(expect: string): Matcher | undefined {
   const re = /^\/(.*)\/([a-z]*)$/s.exec(expect);
   if (!re) return (text) => text.includes(expect);
   try {
     const compiled = new RegExp(re[1]!, re[2]);
-    return (text) => compiled.test(text);
+    return (text) => {
+      compiled.lastIndex = 0; // a /g or /y regex keeps state between calls otherwise
+      return compiled.test(text);
+    };
   } catch {
     return undefined;
   }
