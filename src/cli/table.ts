@@ -20,6 +20,9 @@ export function colourState(state: TargetState, text: string = state): string {
 }
 
 const HEADERS = ["TARGET", "STATE", "SINCE", "P50", "P99", "AVAIL 1H", "LAST ERROR", "REASON"];
+/** Columns given up first when the terminal is narrow, so the reason stays readable. */
+const DROP_ORDER = [4, 6, 3, 5, 2];
+const MIN_REASON = 40;
 
 function pad(text: string, width: number): string {
   return text.length >= width ? text.slice(0, width) : text + " ".repeat(width - text.length);
@@ -51,13 +54,20 @@ export function renderTable(targets: readonly TargetSnapshot[], opts: TableOptio
   });
   const widths = HEADERS.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   widths[0] = Math.min(widths[0]!, 40);
-  const fixed = widths.slice(0, -1).reduce((a, b) => a + b + 2, 0);
-  widths[widths.length - 1] = Math.max(10, opts.width - fixed);
+  const shown = new Set(HEADERS.map((_, i) => i));
+  const fixedWidth = () =>
+    [...shown].filter((i) => i !== HEADERS.length - 1).reduce((a, i) => a + widths[i]! + 2, 0);
+  for (const i of DROP_ORDER) {
+    if (opts.width - fixedWidth() >= MIN_REASON) break;
+    shown.delete(i);
+  }
+  widths[widths.length - 1] = Math.max(10, opts.width - fixedWidth());
   const line = (cells: string[], state?: TargetState) =>
     cells
-      .map((c, i) => {
+      .flatMap((c, i) => {
+        if (!shown.has(i)) return [];
         const text = pad(c, widths[i]!);
-        return i === 1 && state && opts.colour ? colourState(state, text) : text;
+        return [i === 1 && state && opts.colour ? colourState(state, text) : text];
       })
       .join("  ")
       .trimEnd();
