@@ -4,6 +4,8 @@ import { resolveConfig } from "../../src/config/resolve.ts";
 import { UsageError } from "../../src/errors.ts";
 import { HealthEngine } from "../../src/health/engine.ts";
 import { defaultRegistry } from "../../src/health/probes/index.ts";
+import type { TargetSnapshot } from "../../src/health/target.ts";
+import type { Transition } from "../../src/health/types.ts";
 import { tcpServer } from "../support/servers.ts";
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -38,11 +40,13 @@ describe("admin server", () => {
     while (engine.target("a")!.state !== "healthy" && Date.now() < end)
       await new Promise((r) => setTimeout(r, 20));
     expect(await (await fetch(`${admin.url}/healthz`)).text()).toBe("ok");
-    const all = await (await fetch(`${admin.url}/api/targets`)).json();
+    const all = (await (await fetch(`${admin.url}/api/targets`)).json()) as TargetSnapshot[];
     expect(all[0]).toMatchObject({ id: "a", state: "healthy" });
-    const one = await (await fetch(`${admin.url}/api/targets/a`)).json();
+    const one = (await (await fetch(`${admin.url}/api/targets/a`)).json()) as TargetSnapshot;
     expect(one.trends.availability["1m"]).toBe(1);
-    const history = await (await fetch(`${admin.url}/api/targets/a/history`)).json();
+    const history = (await (await fetch(`${admin.url}/api/targets/a/history`)).json()) as {
+      transitions: Transition[];
+    };
     expect(history.transitions[0]).toMatchObject({ from: "unknown", to: "healthy" });
     expect((await fetch(`${admin.url}/api/targets/zz`)).status).toBe(404);
     expect((await fetch(`${admin.url}/nope`)).status).toBe(404);

@@ -1,0 +1,51 @@
+/**
+ * Lifeline's public API. The health engine can be embedded: build a configuration with
+ * `resolveConfig` (or `loadConfig`), create a `HealthEngine` with `defaultRegistry()`, start
+ * it, and listen to its typed events or iterate `engine.events()`.
+ */
+export { type AdminOptions, type AdminServer, startAdmin } from "./admin/server.ts";
+export { type LoadOptions, loadConfig, readConfigFile } from "./config/load.ts";
+export { PROFILE_NAMES, PROFILES, type Profile, type ProfileName } from "./config/profiles.ts";
+export { type ResolvedConfig, resolveConfig } from "./config/resolve.ts";
+export { ConfigError, LifelineError, ProtocolError, TimeoutError, UsageError } from "./errors.ts";
+export { PhiAccrualDetector, type PhiOptions, phi } from "./health/detectors/phi.ts";
+export { ThresholdDetector, type ThresholdOptions, type Verdict } from "./health/detectors/threshold.ts";
+export {
+  type CheckConfig,
+  type ConfigChange,
+  type EngineConfig,
+  type EngineEvent,
+  type EngineEvents,
+  type EngineOptions,
+  HealthEngine,
+  type TargetConfig,
+} from "./health/engine.ts";
+export { availability, meanTimes, type Trends } from "./health/history.ts";
+export { type Classified, classifyError, ERROR_KINDS, type ErrorKind } from "./health/kinds.ts";
+export { LocalHealth, stretchTimeout } from "./health/local-health.ts";
+export { defaultRegistry } from "./health/probes/index.ts";
+export { ProbeRegistry, type ProbeType } from "./health/probes/registry.ts";
+export { type RttOptions, type RttState, rttInit, rttSample, rttTimeout } from "./health/rtt.ts";
+export type {
+  CheckSettings,
+  LocalHealthSettings,
+  MonitorSettings,
+  TimeoutSettings,
+} from "./health/settings.ts";
+export { assess, type CheckView } from "./health/state.ts";
+export type { CheckSnapshot, TargetSnapshot } from "./health/target.ts";
+export {
+  type CheckResult,
+  type CheckStatus,
+  isServing,
+  type Probe,
+  type ProbeContext,
+  type ProbeOutcome,
+  TARGET_STATES,
+  type TargetState,
+  type Transition,
+} from "./health/types.ts";
+export { type BackoffOptions, backoffDelay, type Jitter } from "./util/backoff.ts";
+export { type Clock, type Random, seededRandom, systemClock, type Timer } from "./util/clock.ts";
+export { FakeClock } from "./util/fake-clock.ts";
+export { createLogger, type Logger, silentLogger } from "./util/logger.ts";
