@@ -86,14 +86,18 @@ export class TlsProbe implements Probe {
       if (ca) options.ca = ca;
       const socket = tls.connect(options);
 
-      const finish = (outcome: ProbeOutcome, how: "rst" | "fin") => {
+      const finish = (outcome: ProbeOutcome, how: "rst" | "fin" | "destroy") => {
         if (settled) return;
         settled = true;
         signal.removeEventListener("abort", onAbort);
-        if (how === "rst" && !raw.destroyed) raw.resetAndDestroy();
-        else {
+        if (how === "rst" && !raw.destroyed && !raw.connecting) raw.resetAndDestroy();
+        else if (how === "fin") {
           socket.end();
           socket.setTimeout(1000, () => socket.destroy());
+        } else {
+          // Still connecting or failed: resetAndDestroy would wait for the connection.
+          socket.destroy();
+          raw.destroy();
         }
         resolve(outcome);
       };
@@ -104,7 +108,7 @@ export class TlsProbe implements Probe {
             kind: "timeout",
             message: connectedAfter === undefined ? "connect timed out" : "TLS handshake timed out",
           },
-          "rst",
+          "destroy",
         );
       if (signal.aborted) return onAbort();
       signal.addEventListener("abort", onAbort, { once: true });
@@ -113,7 +117,7 @@ export class TlsProbe implements Probe {
         connectedAfter = clock.now() - start;
       });
       const onError = (err: Error) =>
-        finish(errorOutcome(err, connectedAfter === undefined ? undefined : "tls"), "rst");
+        finish(errorOutcome(err, connectedAfter === undefined ? undefined : "tls"), "destroy");
       raw.on("error", onError);
       socket.on("error", onError);
       socket.once("secureConnect", () => {
@@ -126,7 +130,7 @@ export class TlsProbe implements Probe {
   /** The outcome of a completed handshake, from the peer certificate's dates. */
   private judge(socket: tls.TLSSocket, now: number, connect: number | undefined): ProbeOutcome {
     const cert = socket.getPeerCertificate();
-    if (!cert || !cert.valid_to) {
+    if (!cert?.valid_to) {
       return { status: "fail", kind: "tls", message: "handshake ok, but no certificate was presented" };
     }
     const validTo = Date.parse(cert.valid_to);
