@@ -30,7 +30,9 @@ export const tlsSchema = z
     /** Days before expiry from which the check warns, 0 = never. Default 14: long enough to
      *  renew by hand; a larger value warns earlier and longer. */
     warnDays: z.number().min(0).default(14),
-    /** How to close: `rst` (no TIME_WAIT; default) or `fin` (close_notify and FIN, polite). */
+    /** How to close: `rst` (default: no TIME_WAIT on the monitor) or `fin` (close_notify and
+     *  FIN). Under TLS 1.3 the client is done before the server has read its Finished, so a
+     *  reset may reach the server as a failed handshake: use `fin` for servers that log those. */
     close: z.enum(["rst", "fin"]).default("rst"),
   })
   .strict();
