@@ -48,7 +48,7 @@ export function renderTable(targets: readonly TargetSnapshot[], opts: TableOptio
       t.trends.latency.p50 === null ? "-" : formatMs(t.trends.latency.p50),
       t.trends.latency.p99 === null ? "-" : formatMs(t.trends.latency.p99),
       formatRatio(t.trends.availability["1h"]),
-      lastError ? `${lastError.kind}${lastError.errno ? ` ${lastError.errno}` : ""}` : "-",
+      lastError ? `${lastError.kind ?? "failed"}${lastError.errno ? ` ${lastError.errno}` : ""}` : "-",
       t.reason,
     ];
   });

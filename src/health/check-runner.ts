@@ -32,6 +32,9 @@ export interface RunnerSpec {
 
 /** Re-probe delay after a spoiled result, ms: soon, but after the loop has caught up. */
 const RETRY_AFTER_SPOIL = 50;
+/** An attempt whose deadline was moved back by more than this many times its timeout for
+ *  the monitor's own stalls is discarded rather than judged. */
+const MAX_COMPENSATION = 8;
 
 interface Attempt {
   start: number;
@@ -46,6 +49,12 @@ interface Attempt {
   /** It has been counted by the detector (maybe provisionally, at its soft deadline). */
   counted: boolean;
   onCounted: () => void;
+  /** Stall time (ms) already added back to each of its deadlines. */
+  compensated: { soft: number; hard: number };
+  /** Set while the engine aborts it at a deadline: the probe's own account of the timeout
+   *  (what it was waiting for, output so far) is kept for the result. */
+  aborting: boolean;
+  abortAnswer?: ProbeOutcome;
 }
 
 /**
@@ -238,6 +247,8 @@ export class CheckRunner {
         settled: false,
         counted: false,
         onCounted: resolve,
+        compensated: { soft: 0, hard: 0 },
+        aborting: false,
       };
       this.attempts.add(a);
       if (patient) this.patient = a;
@@ -279,15 +290,22 @@ export class CheckRunner {
 
   private deadline(a: Attempt, which: "soft" | "hard", due: number): void {
     const { clock, local } = this.deps;
-    const ran = clock.now();
-    local.observe(due, ran);
+    local.observe(due, clock.now());
     // Judge after pending I/O: an answer that arrived while the loop was blocked is
     // processed before this runs.
     clock.immediate(() => {
       if (a.settled || this.closed) return;
-      const late = local.isLate(due, ran) || local.overlapsStall(a.start, clock.now());
-      if (late) {
-        this.spoil(a, `monitor stalled: deadline ran ${Math.round(ran - due)} ms late`);
+      // Time the monitor itself was stalled during the attempt is given back to it.
+      const stalled = local.stalledDuring(a.start, clock.now());
+      const owed = stalled - a.compensated[which];
+      if (owed > 0) {
+        a.compensated[which] = stalled;
+        if (stalled > a.soft * MAX_COMPENSATION) {
+          this.spoil(a, `monitor stalled for ${Math.round(stalled)} ms during the attempt`);
+          return;
+        }
+        const next = due + owed;
+        a.timers.push(clock.timeout(Math.max(0, next - clock.now()), () => this.deadline(a, which, next)));
         return;
       }
       if (a.epoch !== this.epoch) {
@@ -303,20 +321,34 @@ export class CheckRunner {
         this.deps.onChange();
         return;
       }
+      a.aborting = true;
       a.controller.abort();
-      this.finish(a);
-      if (a.counted) {
-        // The patient wait is over and nothing came: the provisional failure stands.
-        this.record(a, timeoutOutcome(a.hard), { timeout: a.hard });
-        this.detector.evaluate(this.patient === undefined);
-      } else {
-        this.rtt = rttTimeout(this.rtt, this.settings.timeout);
-        this.detector.failure(this.patient === undefined);
-        this.record(a, timeoutOutcome(a.soft), { timeout: a.soft });
-        this.count(a);
-      }
-      this.deps.onChange();
+      // Let the probe say what it was waiting for, then record the timeout.
+      clock.immediate(() => this.timedOut(a));
     });
+  }
+
+  private timedOut(a: Attempt): void {
+    if (a.settled || this.closed) return;
+    this.finish(a);
+    const own = a.abortAnswer?.kind === "timeout" ? a.abortAnswer : undefined;
+    const limit = a.counted ? a.hard : a.soft;
+    const outcome: ProbeOutcome = { ...timeoutOutcome(limit) };
+    if (own) {
+      outcome.message = own.message;
+      if (own.detail) outcome.detail = own.detail;
+    }
+    if (a.counted) {
+      // The patient wait is over and nothing came: the provisional failure stands.
+      this.record(a, outcome, { timeout: a.hard });
+      this.detector.evaluate(this.patient === undefined);
+    } else {
+      this.rtt = rttTimeout(this.rtt, this.settings.timeout);
+      this.detector.failure(this.patient === undefined);
+      this.record(a, outcome, { timeout: a.soft });
+      this.count(a);
+    }
+    this.deps.onChange();
   }
 
   private spoil(a: Attempt, why: string): void {
@@ -332,6 +364,10 @@ export class CheckRunner {
 
   private answer(a: Attempt, outcome: ProbeOutcome): void {
     if (a.settled) return;
+    if (a.aborting) {
+      a.abortAnswer = outcome;
+      return;
+    }
     const { clock, local } = this.deps;
     const now = clock.now();
     this.finish(a);
@@ -348,7 +384,8 @@ export class CheckRunner {
     const stalled = local.overlapsStall(a.start, now);
     const late = a.counted;
     if (outcome.status !== "fail") {
-      if (!stalled) {
+      // A passive check's wait says nothing about latency.
+      if (!stalled && !this.passive) {
         if (late || a.epoch !== this.epoch) {
           // The estimate was wrong (the target became slow): start again from this answer,
           // and stop counting timeouts of attempts that used the old one.
@@ -385,6 +422,7 @@ export class CheckRunner {
       timeout: a.soft,
       ...extra,
     };
+    if (this.passive) result.passive = true;
     if (!result.spoiled) this.last = result;
     this.deps.onResult(result);
   }

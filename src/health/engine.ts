@@ -287,9 +287,9 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
     for (const c of config.checks) {
       if (keep.has(c.name)) continue;
       const runner = this.createRunner(t, c);
-      if (this.started && !t.disabled && this.settings.scheduling === "spread")
-        runner.start(initialPhase(c.settings, this.random));
-      else if (this.started && runner.isPassive && !t.disabled) runner.start(0);
+      if (!this.started || t.disabled) continue;
+      if (runner.isPassive) runner.start(0);
+      else if (this.settings.scheduling === "spread") runner.start(initialPhase(c.settings, this.random));
     }
     if (config.disabled && !t.disabled) this.disable(config.id, "disabled in configuration");
     else if (!config.disabled && t.disabled) this.enable(config.id);

@@ -78,7 +78,9 @@ export class TargetHistory {
 
   trends(now: number): Trends {
     const transitions = this.transitions.toArray();
-    const ok = this.results.toArray().filter((r) => r.status !== "fail" && !r.spoiled && !r.provisional);
+    const ok = this.results
+      .toArray()
+      .filter((r) => r.status !== "fail" && !r.spoiled && !r.provisional && !r.passive);
     const latencies = ok.map((r) => r.latency);
     return {
       availability: {

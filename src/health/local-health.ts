@@ -97,9 +97,15 @@ export class LocalHealth {
     return this.stalls.some((s) => s.end >= start && s.start <= end);
   }
 
-  /** True when a timer due at `due` that ran at `ran` ran so late that a stall spoiled it. */
-  isLate(due: number, ran: number): boolean {
-    return this.settings.enabled && ran - due >= this.settings.stallThreshold;
+  /**
+   * Milliseconds of [start, end] during which the monitor was stalled. An attempt's deadline
+   * is moved back by this much: time the monitor could not run is not charged to a target.
+   */
+  stalledDuring(start: number, end: number): number {
+    if (!this.settings.enabled) return 0;
+    let total = 0;
+    for (const s of this.stalls) total += Math.max(0, Math.min(end, s.end) - Math.max(start, s.start));
+    return total;
   }
 
   /** Stretches a timeout while the loop lags: t + 2·lag, at most `maxStretch`·t. */

@@ -72,6 +72,8 @@ export interface CheckResult extends ProbeOutcome {
   late?: boolean;
   /** Not counted: the monitor's own stall (or an outdated timeout) spoiled it. */
   spoiled?: string;
+  /** From a passive check (a report, not a probe): its latency is only the wait. */
+  passive?: boolean;
 }
 
 /** Evidence attached to a transition: why the engine decided. */

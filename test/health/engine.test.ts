@@ -117,6 +117,9 @@ describe("health engine: state transitions (lan profile)", () => {
     await h.clock.advance(3000);
     expect(h.states("a")).toEqual(["healthy", "down"]);
     expect(h.timeline("a")[1]![0] - from).toBeCloseTo(2000, 0);
+    // the probe's own account of the timeout is kept; the kind stays timeout
+    const last = h.engine.target("a")!.checks[0]!.last!;
+    expect(last).toMatchObject({ status: "fail", kind: "timeout", message: "aborted", timeout: 2000 });
     await h.engine.stop();
   });
 
@@ -188,9 +191,29 @@ describe("health engine: the monitor's own stalls", () => {
     p.behaviour = () => pass();
     await h.clock.advance(10_000);
     expect(h.states("a")).toEqual(["healthy"]);
-    const spoiled = h.events.filter((e) => e.type === "result" && e.result.spoiled);
-    expect(spoiled.length).toBeGreaterThanOrEqual(1);
-    expect(spoiled[0]!.type === "result" && spoiled[0]!.result.spoiled).toMatch(/monitor stalled/);
+    const failures = h.events.filter((e) => e.type === "result" && e.result.status === "fail");
+    expect(failures).toEqual([]);
+    await h.engine.stop();
+  });
+
+  it("the time a stall took is added back to a deadline, not charged to the target", async () => {
+    const h = harness({ targets: [scripted("a")] });
+    const p = h.probes.get("a")!;
+    h.engine.start();
+    await h.clock.advance(4000);
+    let hangFrom = 0;
+    p.behaviour = (_n, now) => {
+      if (!hangFrom) hangFrom = now;
+      return "hang";
+    };
+    while (!hangFrom) await h.clock.advance(10);
+    await h.clock.advance(100);
+    h.clock.stall(2000);
+    await h.clock.advance(10_000);
+    const suspectAt = h.timeline("a").find(([, s]) => s === "suspect")![0];
+    // 1 s timeout + ~2 s of stall given back (the sampler sees the stall to within 100 ms)
+    expect(suspectAt - hangFrom).toBeGreaterThanOrEqual(2900);
+    expect(suspectAt - hangFrom).toBeLessThan(3300);
     await h.engine.stop();
   });
 

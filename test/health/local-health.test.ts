@@ -41,15 +41,25 @@ describe("LocalHealth", () => {
     lh.stop();
   });
 
-  it("judges late timers", () => {
-    const lh = new LocalHealth(new FakeClock(), settings);
-    expect(lh.isLate(1000, 1050)).toBe(false);
-    expect(lh.isLate(1000, 1100)).toBe(true);
+  it("measures how long an interval was stalled", async () => {
+    const clock = new FakeClock();
+    const lh = new LocalHealth(clock, settings);
+    lh.start();
+    await clock.advance(1000);
+    clock.stall(2000);
+    await clock.advance(100); // the tick due at 1100 ran at 3000: a stall [1100, 3000]
+    expect(lh.stalledDuring(0, 5000)).toBe(1900);
+    expect(lh.stalledDuring(2000, 2500)).toBe(500);
+    expect(lh.stalledDuring(0, 1000)).toBe(0);
+    // a deadline timer that ran late adds to the same stall, not twice
+    lh.observe(1500, 3000);
+    expect(lh.stalledDuring(0, 5000)).toBe(1900);
+    lh.stop();
     const off = new LocalHealth(new FakeClock(), { ...settings, enabled: false });
-    expect(off.isLate(1000, 5000)).toBe(false);
-    expect(off.stretch(1000)).toBe(1000);
     off.observe(0, 5000);
+    expect(off.stalledDuring(0, 5000)).toBe(0);
     expect(off.overlapsStall(0, 5000)).toBe(false);
+    expect(off.stretch(1000)).toBe(1000);
   });
 });
 
