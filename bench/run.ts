@@ -1,0 +1,102 @@
+/**
+ * Runs the benchmarks: every bench/*.ts but this file (helpers live in bench/lib/), each as
+ * a child `npx tsx` process, one after the other; remaining arguments are passed through.
+ *
+ *   npm run bench                          every benchmark
+ *   npm run bench -- monitor-scale         one (several: monitor-scale,other)
+ *   npm run bench -- monitor-scale --quick ...with its own options
+ *   npm run bench -- --quick               every benchmark, each with --quick
+ *   npm run bench -- --list                the names
+ *
+ * Exits with the first non-zero status of a benchmark (after running the others).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const benchDir = fileURLToPath(new URL(".", import.meta.url));
+const repoRoot = fileURLToPath(new URL("../", import.meta.url));
+
+const available = readdirSync(benchDir, { withFileTypes: true })
+  .filter((e) => e.isFile() && e.name.endsWith(".ts") && e.name !== "run.ts" && !e.name.endsWith(".d.ts"))
+  .map((e) => e.name.slice(0, -3))
+  .sort();
+
+const args = process.argv.slice(2);
+if (args[0] === "--list") {
+  process.stdout.write(`${available.join("\n")}\n`);
+  process.exit(0);
+}
+
+let selected = available;
+let passThrough = args;
+if (args[0] !== undefined && !args[0].startsWith("-")) {
+  const names = args[0].split(",").map((n) => n.replace(/^bench\//, "").replace(/\.ts$/, ""));
+  const unknown = names.filter((n) => !available.includes(n));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown benchmark: ${unknown.join(", ")} (available: ${available.join(", ")})\n`);
+    process.exit(2);
+  }
+  selected = names;
+  passThrough = args.slice(1);
+}
+if (selected.length === 0) {
+  process.stderr.write("no benchmarks in bench/\n");
+  process.exit(2);
+}
+
+let current: ChildProcess | undefined;
+let stopping = false;
+
+/** Signals the running benchmark's whole process group: npx, tsx and the benchmark itself. */
+function signalCurrent(signal: NodeJS.Signals): void {
+  if (current?.pid === undefined || current.exitCode !== null || current.signalCode !== null) return;
+  try {
+    process.kill(-current.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+// npx does not pass a signal on to the program it runs, so each benchmark runs in its own
+// process group and a signal goes to the group (as Ctrl-C would); the benchmark stops its
+// own children. No further benchmark starts.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(signal, () => {
+    stopping = true;
+    signalCurrent(signal);
+  });
+}
+process.on("exit", () => signalCurrent("SIGTERM"));
+
+function run(name: string): Promise<number> {
+  return new Promise((resolve) => {
+    process.stderr.write(`\n== bench ${name} ${passThrough.join(" ")}\n`);
+    const child = spawn("npx", ["tsx", `bench/${name}.ts`, ...passThrough], {
+      cwd: repoRoot,
+      // Its own process group (see signalCurrent); a background group must not read the terminal.
+      detached: true,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    current = child;
+    child.once("error", (err) => {
+      process.stderr.write(`bench ${name}: ${err.message}\n`);
+      resolve(1);
+    });
+    child.once("exit", (code, signal) => {
+      current = undefined;
+      resolve(code ?? (signal === "SIGINT" ? 130 : 1));
+    });
+  });
+}
+
+let status = 0;
+for (const name of selected) {
+  if (stopping) break;
+  const code = await run(name);
+  if (code !== 0) {
+    process.stderr.write(`bench ${name} exited with status ${code}\n`);
+    if (status === 0) status = code;
+  }
+}
+process.exit(stopping && status === 0 ? 130 : status);

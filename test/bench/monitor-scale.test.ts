@@ -1,0 +1,115 @@
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const out = mkdtempSync(join(tmpdir(), "lifeline-bench-test-"));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a script under tsx; kills it (by pid) if it overstays `ms`. */
+function runScript(args: string[], ms: number): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", ...args], { cwd: root });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGINT"), ms);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Pids whose command line contains `pattern`. */
+function pgrep(pattern: string): number[] {
+  try {
+    return execFileSync("pgrep", ["-f", "--", pattern], { encoding: "utf8" })
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The Markdown table's rows as objects keyed by header. */
+function parseTable(text: string): Array<Record<string, string>> {
+  const lines = text.split("\n").filter((l) => l.startsWith("|"));
+  const cells = (l: string) =>
+    l
+      .slice(1, -1)
+      .split("|")
+      .map((c) => c.trim());
+  const headers = cells(lines[0] ?? "|");
+  return lines.slice(2).map((l) => Object.fromEntries(cells(l).map((c, i) => [headers[i], c])));
+}
+
+describe("bench/monitor-scale.ts", () => {
+  it("runs the three variants in a quick run, prints the table and leaves no process behind", async () => {
+    const runId = `vitest-${process.pid}-${Date.now()}`;
+    const r = await runScript(
+      [
+        "bench/monitor-scale.ts",
+        "--quick",
+        "--targets",
+        "50",
+        "--seconds",
+        "3",
+        "--out",
+        out,
+        "--run-id",
+        runId,
+      ],
+      50_000,
+    );
+    expect(r.code, r.stderr).toBe(0);
+
+    const rows = parseTable(r.stdout);
+    expect(rows.map((row) => row.variant)).toEqual(["lan-rst", "lan-fin", "classic"]);
+    for (const row of rows) {
+      expect(row.targets).toBe("50");
+      expect(Number(row["probes/s"]), `${row.variant} probes/s`).toBeGreaterThan(0);
+    }
+    // A connect-only check closes with RST: no TIME_WAIT; `close: fin` leaves one per probe.
+    const tw = Object.fromEntries(rows.map((row) => [row.variant, row.TIME_WAIT]));
+    if (tw["lan-rst"] !== "n/a") {
+      expect(tw["lan-rst"]).toBe("0");
+      expect(Number(tw["lan-fin"])).toBeGreaterThan(0);
+    }
+
+    const json = JSON.parse(readFileSync(join(out, "monitor-scale.json"), "utf8"));
+    expect(json.variants).toHaveLength(3);
+    expect(json.leftoverPids).toEqual([]);
+    expect(readFileSync(join(out, "monitor-scale.md"), "utf8")).toContain("| lan-fin ");
+
+    // Nothing of this run is left: not the children it recorded, not anything with its tag.
+    expect(json.childPids.length).toBeGreaterThanOrEqual(4);
+    expect((json.childPids as number[]).filter(alive)).toEqual([]);
+    expect(pgrep(`lifeline-bench-run=${runId}`)).toEqual([]);
+    expect(pgrep(`--run-id ${runId}`)).toEqual([]);
+  }, 60_000);
+});
