@@ -44,7 +44,13 @@ function camel(segment: string): string {
 }
 
 export function envOverrides(env: NodeJS.ProcessEnv): RawObject {
+  return envSources(env).raw;
+}
+
+/** Environment settings, and for each the configuration path it sets and its variable. */
+function envSources(env: NodeJS.ProcessEnv): { raw: RawObject; vars: Array<{ path: string; name: string }> } {
   const out: RawObject = {};
+  const vars: Array<{ path: string; name: string }> = [];
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith("LIFELINE_") || value === undefined || RESERVED_ENV.has(name)) continue;
     const path = name.slice("LIFELINE_".length).split("__").map(camel);
@@ -61,8 +67,32 @@ export function envOverrides(env: NodeJS.ProcessEnv): RawObject {
       node = node[key] as RawObject;
     }
     node[path[path.length - 1]!] = parsed;
+    vars.push({ path: path.join("."), name });
   }
-  return out;
+  return { raw: out, vars };
+}
+
+/** Adds "(from LIFELINE_X)" to issues about settings that came from the environment. */
+function blameEnvironment(err: ConfigError, vars: Array<{ path: string; name: string }>): ConfigError {
+  if (vars.length === 0) return err;
+  let changed = false;
+  const issues = err.issues.map((i) => {
+    const v = vars.find((e) => {
+      const dot = e.path.lastIndexOf(".");
+      const parent = dot < 0 ? "" : e.path.slice(0, dot);
+      const key = e.path.slice(dot + 1);
+      // the setting itself, something inside it, or an unknown key of its parent
+      return (
+        i.path === e.path ||
+        i.path.startsWith(`${e.path}.`) ||
+        (i.path === parent && i.message.includes(`"${key}"`))
+      );
+    });
+    if (!v) return i;
+    changed = true;
+    return { ...i, message: `${i.message} (from environment variable ${v.name})` };
+  });
+  return changed ? new ConfigError(issues, { cause: err }) : err;
 }
 
 function isObject(v: unknown): v is RawObject {
@@ -98,11 +128,16 @@ export interface Loaded {
 
 export function loadConfig(opts: LoadOptions): Loaded {
   let raw: RawObject = opts.file ? readConfigFile(opts.file) : {};
-  raw = mergeRaw(raw, envOverrides(opts.env ?? {}));
+  const env = envSources(opts.env ?? {});
+  raw = mergeRaw(raw, env.raw);
   raw = mergeRaw(raw, opts.flags ?? {});
   if (opts.targets && opts.targets.length > 0) {
     const existing = Array.isArray(raw.targets) ? raw.targets : [];
     raw = { ...raw, targets: [...existing, ...opts.targets.map((address) => ({ address }))] };
   }
-  return { config: resolveConfig(raw, opts.registry), raw };
+  try {
+    return { config: resolveConfig(raw, opts.registry), raw };
+  } catch (err) {
+    throw err instanceof ConfigError ? blameEnvironment(err, env.vars) : err;
+  }
 }

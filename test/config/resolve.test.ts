@@ -195,3 +195,19 @@ describe("configuration: sources", () => {
     });
   });
 });
+
+describe("configuration: errors from the environment name the variable", () => {
+  // [env, message fragment]
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ LIFELINE_FOO: "1" }, 'Unrecognized key: "foo" (from environment variable LIFELINE_FOO)'],
+    [{ LIFELINE_DEFAULTS__INTERVAL: "x" }, "defaults.interval: invalid duration"],
+    [{ LIFELINE_DEFAULTS__INTERVALL: "1s" }, "(from environment variable LIFELINE_DEFAULTS__INTERVALL)"],
+    [
+      { LIFELINE_MONITOR__LOCAL_HEALTH__ENABLED: "maybe" },
+      "(from environment variable LIFELINE_MONITOR__LOCAL_HEALTH__ENABLED)",
+    ],
+  ];
+  it.each(cases)("%j", (env, fragment) => {
+    expect(() => loadConfig({ registry, env })).toThrow(fragment);
+  });
+});
