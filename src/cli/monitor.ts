@@ -1,4 +1,5 @@
 import { type FSWatcher, watch } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
 import { type AdminServer, startAdmin } from "../admin/server.ts";
 import { type Loaded, loadConfig } from "../config/load.ts";
 import { ConfigError, UsageError } from "../errors.ts";
@@ -122,7 +123,11 @@ export async function startMonitor(
   let debounce: NodeJS.Timeout | undefined;
   if (file && flags.watch !== false) {
     try {
-      watcher = watch(file, () => {
+      // Watch the directory, not the file: editors that save by renaming a new file over
+      // the old one would leave a watch on the file looking at a deleted inode.
+      const name = basename(file);
+      watcher = watch(dirname(resolve(file)), (_event, changed) => {
+        if (changed !== null && changed !== name) return;
         clearTimeout(debounce);
         debounce = setTimeout(reload, 300);
       });

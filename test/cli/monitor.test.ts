@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -65,8 +65,9 @@ describe("lifeline monitor", () => {
       expect(m.engine.ids()).toEqual(["a", "b"]);
       await until(() => io.out().includes('"type":"config-rejected"'));
 
-      // a file change (no signal) removes a target
-      writeFileSync(file, yaml([{ id: "b", address: b.address }]));
+      // a file change (no signal) removes a target; saved the way editors do, by renaming
+      writeFileSync(`${file}.tmp`, yaml([{ id: "b", address: b.address }]));
+      renameSync(`${file}.tmp`, file);
       await until(() => m.engine.ids().join() === "b");
       expect(m.engine.target("b")!.state).toBe("healthy");
     } finally {
