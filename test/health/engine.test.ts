@@ -63,6 +63,31 @@ describe("health engine: state transitions (lan profile)", () => {
     await h.engine.stop();
   });
 
+  it("one lost answer is a suspicion that the next success clears: suspect → healthy", async () => {
+    const h = harness({ targets: [scripted("a")] });
+    const p = h.probes.get("a")!;
+    h.engine.start();
+    await h.clock.advance(3000);
+    const once = p.attempts;
+    p.behaviour = (n) => (n === once ? refuse() : pass());
+    await h.clock.advance(5000);
+    expect(h.states("a")).toEqual(["healthy", "suspect", "healthy"]);
+    await h.engine.stop();
+  });
+
+  it("a failure while recovering sends the target back down: recovering → down", async () => {
+    const h = harness({ defaults: { rise: 3 }, targets: [scripted("a")] });
+    const p = h.probes.get("a")!;
+    p.behaviour = () => refuse();
+    h.engine.start();
+    await h.clock.advance(5000);
+    let n = 0;
+    p.behaviour = () => (n++ === 1 ? refuse() : pass());
+    await h.clock.advance(60_000);
+    expect(h.states("a")).toEqual(["suspect", "down", "recovering", "down", "recovering", "healthy"]);
+    await h.engine.stop();
+  });
+
   it("a black-holed target is suspect after the minimum timeout and down only after timeout.max", async () => {
     const h = harness({ targets: [scripted("a")] });
     const p = h.probes.get("a")!;
