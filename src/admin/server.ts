@@ -1,8 +1,9 @@
 import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, isIPv4 } from "node:net";
 import { UsageError } from "../errors.ts";
 import type { HealthEngine } from "../health/engine.ts";
+import { parseHostPort } from "../health/probes/address.ts";
 import type { CheckStatus } from "../health/types.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 
@@ -38,10 +39,10 @@ export interface AdminServer {
 }
 
 const MAX_BODY = 4096;
-const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
-
+/** Loopback by address, never by name: "127.example.com" is not loopback. */
 export function isLoopback(host: string): boolean {
-  return LOOPBACK.has(host) || host.startsWith("127.");
+  if (host === "localhost" || host === "::1") return true;
+  return isIPv4(host) && host.startsWith("127.");
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -73,10 +74,9 @@ function readBody(req: http.IncomingMessage): Promise<string | undefined> {
 }
 
 export async function startAdmin(opts: AdminOptions): Promise<AdminServer> {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(opts.listen);
-  if (!m || Number(m[3]) > 65535) throw new UsageError(`admin address "${opts.listen}" is not host:port`);
-  const host = (m[1] ?? m[2])!;
-  const port = Number(m[3]);
+  const hp = parseHostPort(opts.listen, true);
+  if (!hp) throw new UsageError(`admin address "${opts.listen}" is not host:port`);
+  const { host, port } = hp;
   const local = isLoopback(host);
   if (!local && !opts.token) {
     throw new UsageError(

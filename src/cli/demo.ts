@@ -1,6 +1,7 @@
 import net from "node:net";
 import type { CliIO } from "./io.ts";
 import { startMonitor } from "./monitor.ts";
+import { untilShutdown } from "./signals.ts";
 
 /**
  * `lifeline demo`: three small PING/PONG servers on loopback, a monitor on them with a
@@ -113,16 +114,7 @@ export async function runDemo(flags: { duration?: string }, io: CliIO): Promise<
   };
   next();
 
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      resolve();
-    };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
-    if (flags.duration !== undefined) setTimeout(done, Number(flags.duration) * 1000).unref();
-  });
+  await untilShutdown(flags.duration === undefined ? undefined : Number(flags.duration) * 1000);
   stopped = true;
   clearTimeout(timer);
   await monitor.stop();

@@ -60,12 +60,12 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     }
     if (err instanceof LifelineError) {
       io.stderr.write(`lifeline: ${err.message}\n`);
-      return err.code === "LL_CONFIG_INVALID" || err.code === "LL_USAGE" ? EXIT.usage : 1;
+      return err.code === "LL_CONFIG_INVALID" || err.code === "LL_USAGE" ? EXIT.usage : EXIT.internal;
     }
     io.stderr.write(
       `lifeline: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );
-    return 1;
+    return EXIT.internal;
   }
 }
 

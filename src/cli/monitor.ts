@@ -9,6 +9,7 @@ import type { Transition } from "../health/types.ts";
 import { createLogger, type Logger, type LogLevel } from "../util/logger.ts";
 import type { CliIO } from "./io.ts";
 import { type CommonFlags, flagsToRaw } from "./options.ts";
+import { untilShutdown } from "./signals.ts";
 import { renderSummary, renderTable, renderTransition } from "./table.ts";
 
 export interface MonitorFlags extends CommonFlags {
@@ -62,7 +63,21 @@ export async function startMonitor(
   const engine = new HealthEngine(loaded.config, { registry, logger });
   const write = (obj: unknown) => io.stdout.write(`${JSON.stringify(obj)}\n`);
 
+  // The admin server first: if it cannot start, nothing else has been set up yet.
+  const listen = flags.admin ?? loaded.config.admin.listen;
+  let admin: AdminServer | undefined;
+  if (listen) {
+    const token = flags.adminToken ?? io.env.LIFELINE_ADMIN_TOKEN ?? loaded.config.admin.token;
+    admin = await startAdmin({ listen, token, engine, logger });
+    logger.info({ event: "admin", url: admin.url }, `admin API on ${admin.url}`);
+    if (!tty) write({ type: "admin", url: admin.url });
+  }
+
   const recent: string[] = [];
+  const remember = (line: string) => {
+    recent.push(line);
+    if (recent.length > EVENT_LINES) recent.splice(0, recent.length - EVENT_LINES);
+  };
   let frameTimer: NodeJS.Timeout | undefined;
   const render = () => {
     const snaps = engine.snapshot();
@@ -72,14 +87,14 @@ export async function startMonitor(
       "",
       ...renderTable(snaps, { now: Date.now(), width, colour: true }),
       "",
-      ...recent.slice(-EVENT_LINES),
+      ...recent,
     ];
     io.stdout.write(`\x1b[H${lines.map((l) => `${l}\x1b[K`).join("\n")}\n\x1b[J`);
   };
 
   if (tty) {
     io.stdout.write("\x1b[?1049h\x1b[?25l");
-    engine.on("state", (t: Transition) => recent.push(renderTransition(t, true)));
+    engine.on("state", (t: Transition) => remember(renderTransition(t, true)));
     frameTimer = setInterval(render, FRAME_INTERVAL);
   } else {
     write({
@@ -95,23 +110,33 @@ export async function startMonitor(
     }
   }
 
+  /** Never throws: whatever is wrong with the new configuration, the old one keeps running. */
   const reload = (): ConfigError | undefined => {
     try {
       const next = load();
       const change = engine.apply(next.config);
       logger.info({ event: "config", ...change }, "configuration reloaded");
-      if (tty)
-        recent.push(
+      if (tty) {
+        remember(
           `config reloaded: +${change.added.length} -${change.removed.length} ~${change.changed.length}`,
         );
+      }
       return undefined;
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
+    } catch (caught) {
+      const err =
+        caught instanceof ConfigError
+          ? caught
+          : new ConfigError(
+              [{ path: "", message: caught instanceof Error ? caught.message : String(caught) }],
+              {
+                cause: caught,
+              },
+            );
       logger.error(
         { event: "config-rejected", issues: err.issues },
         `${err.message}; keeping the running configuration`,
       );
-      if (tty) recent.push(`config rejected: ${err.message}`);
+      if (tty) remember(`config rejected: ${err.message}`);
       else write({ type: "config-rejected", issues: err.issues });
       return err;
     }
@@ -139,21 +164,6 @@ export async function startMonitor(
     }
   }
 
-  const listen = flags.admin ?? loaded.config.admin.listen;
-  let admin: AdminServer | undefined;
-  if (listen) {
-    const token = flags.adminToken ?? io.env.LIFELINE_ADMIN_TOKEN ?? loaded.config.admin.token;
-    try {
-      admin = await startAdmin({ listen, token, engine, logger });
-    } catch (err) {
-      process.off("SIGHUP", onHup);
-      watcher?.close();
-      throw err;
-    }
-    logger.info({ event: "admin", url: admin.url }, `admin API on ${admin.url}`);
-    if (!tty) write({ type: "admin", url: admin.url });
-  }
-
   engine.start();
   if (tty) render();
 
@@ -162,7 +172,7 @@ export async function startMonitor(
     admin,
     reload,
     note(text: string) {
-      if (tty) recent.push(`${new Date().toISOString().slice(11, 19)}  ${text}`);
+      if (tty) remember(`${new Date().toISOString().slice(11, 19)}  ${text}`);
       else write({ type: "note", at: new Date().toISOString(), text });
     },
     async stop() {
@@ -180,15 +190,7 @@ export async function startMonitor(
 /** `lifeline monitor`: runs until SIGINT or SIGTERM, then exits 0. */
 export async function runMonitor(targets: string[], flags: MonitorFlags, io: CliIO): Promise<number> {
   const handle = await startMonitor(targets, flags, io);
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      resolve();
-    };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
-  });
+  await untilShutdown();
   await handle.stop();
   return 0;
 }

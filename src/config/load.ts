@@ -32,7 +32,18 @@ export function readConfigFile(path: string): RawObject {
       { cause: doc.errors[0] },
     );
   }
-  const value = doc.toJS() ?? {};
+  let value: unknown;
+  try {
+    // Unresolved aliases and alias bombs throw here, not in doc.errors.
+    value = doc.toJS({ maxAliasCount: 1000 }) ?? {};
+  } catch (err) {
+    throw new ConfigError(
+      [{ path: "", message: `${path}: ${err instanceof Error ? err.message : String(err)}` }],
+      {
+        cause: err,
+      },
+    );
+  }
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new ConfigError([{ path: "", message: `${path}: the top level must be a mapping` }]);
   }

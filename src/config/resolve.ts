@@ -42,6 +42,11 @@ function zodIssues(error: z.ZodError, prefix: ReadonlyArray<PropertyKey> = []): 
 export function applyOverride(base: CheckSettings, o: SettingsOverride | undefined): CheckSettings {
   if (!o) return base;
   const next: CheckSettings = { ...base, timeout: { ...base.timeout } };
+  // A shorter interval than the profile's fastInterval brings fastInterval down with it,
+  // unless fastInterval is set in the same place (then both are checked as given).
+  if (o.interval !== undefined && o.fastInterval === undefined) {
+    next.fastInterval = Math.min(base.fastInterval, o.interval);
+  }
   for (const key of SETTINGS_KEYS) {
     const v = o[key];
     if (v === undefined) continue;
@@ -64,10 +69,6 @@ function settingsIssues(s: CheckSettings, path: string): Issue[] {
   const t = s.timeout;
   if (t.min > t.max)
     issues.push({ path: `${path}.timeout.min`, message: `must not exceed timeout.max (${t.max} ms)` });
-  if (t.initial > t.max)
-    issues.push({ path: `${path}.timeout.initial`, message: `must not exceed timeout.max (${t.max} ms)` });
-  if (s.fastInterval > s.interval)
-    issues.push({ path: `${path}.fastInterval`, message: `must not exceed interval (${s.interval} ms)` });
   return issues;
 }
 
@@ -95,6 +96,9 @@ export function resolveConfig(input: unknown, registry: ProbeRegistry): Resolved
   const monitor: MonitorSettings = { ...profile.monitor, ...cfg.monitor, localHealth: lh };
   const base = applyOverride(profile.check, cfg.defaults);
   issues.push(...settingsIssues(base, "defaults"));
+  if (cfg.defaults.fastInterval !== undefined && base.fastInterval > base.interval) {
+    issues.push({ path: "defaults.fastInterval", message: `must not exceed interval (${base.interval} ms)` });
+  }
 
   const targets: TargetConfig[] = [];
   const ids = new Set<string>();
@@ -155,6 +159,21 @@ export function resolveConfig(input: unknown, registry: ProbeRegistry): Resolved
       );
       settings = applyOverride(settings, overrides.data);
       issues.push(...settingsIssues(settings, path));
+      if (settings.fastInterval > settings.interval) {
+        // An error only where fastInterval was written; otherwise it follows the interval down.
+        const at =
+          overrides.data.fastInterval !== undefined
+            ? path
+            : raw.fastInterval !== undefined
+              ? where
+              : undefined;
+        if (at)
+          issues.push({
+            path: `${at}.fastInterval`,
+            message: `must not exceed interval (${settings.interval} ms)`,
+          });
+        else settings = { ...settings, fastInterval: settings.interval };
+      }
       let name = typeof entry.name === "string" ? entry.name : type;
       if (names.has(name)) {
         if (typeof entry.name === "string") {

@@ -1,8 +1,8 @@
 import type { Clock, Random, Timer } from "../util/clock.ts";
 import { ThresholdDetector, type Verdict } from "./detectors/threshold.ts";
-import { classifyError } from "./kinds.ts";
 import type { Limiter } from "./limiter.ts";
 import type { LocalHealth } from "./local-health.ts";
+import { errorOutcome } from "./probes/common.ts";
 import { type RttState, rttInit, rttSample, rttTimeout, rttTimeoutFor } from "./rtt.ts";
 import { nextDelay } from "./schedule.ts";
 import type { CheckSettings } from "./settings.ts";
@@ -18,6 +18,8 @@ export interface RunnerDeps {
   onResult(result: CheckResult): void;
   /** Called after anything that may change the target's state. */
   onChange(): void;
+  /** A failure on the monitor's side (out of descriptors...): `streak` in a row so far. */
+  onLocalFailure(result: CheckResult, streak: number): void;
 }
 
 export interface RunnerSpec {
@@ -30,7 +32,9 @@ export interface RunnerSpec {
   passive: boolean;
 }
 
-/** Re-probe delay after a spoiled result, ms: soon, but after the loop has caught up. */
+/** First re-probe delay after a spoiled result, ms: soon, but after the loop has caught up.
+ *  It doubles with each spoiled result in a row, up to the check's interval, so a monitor
+ *  that is out of descriptors does not spin. */
 const RETRY_AFTER_SPOIL = 50;
 /** An attempt whose deadline was moved back by more than this many times its timeout for
  *  the monitor's own stalls is discarded rather than judged. */
@@ -68,9 +72,13 @@ interface Attempt {
  * re-seeded from the answer and older attempts' timeouts, taken with the old estimate, no
  * longer count.
  *
+ * A refusal, a reset or any other answer that is not a timeout is evidence in itself: it
+ * convicts without waiting for the patient attempt, which is then dropped.
+ *
  * Stalls: a deadline is never judged inside its timer. The verdict is taken on the next
- * check phase, after pending I/O, and when the timer itself ran late (the monitor stalled)
- * the attempt is spoiled: discarded and retried, not blamed on the target.
+ * check phase, after pending I/O, and the time the monitor was stalled during the attempt
+ * (measured by LocalHealth) is added back to the deadline: only time the monitor could run
+ * counts against the target. An attempt stalled for more than 8× its timeout is discarded.
  */
 export class CheckRunner {
   readonly target: string;
@@ -94,6 +102,8 @@ export class CheckRunner {
   private epoch = 0;
   private downAttempts = 0;
   private lastSpoiled = false;
+  /** Spoiled results in a row (monitor-side failures, long stalls). */
+  private spoiledStreak = 0;
 
   constructor(
     spec: RunnerSpec,
@@ -150,15 +160,15 @@ export class CheckRunner {
     };
   }
 
-  /** Applies new settings (and possibly a new probe) without losing what was learned. */
-  reconfigure(settings: CheckSettings, probe?: Probe): void {
+  /** Applies new settings without losing what was learned. */
+  reconfigure(settings: CheckSettings): void {
     const intervalChanged = settings.interval !== this.settings.interval;
     this.settings = settings;
     this.detector.reconfigure({ fall: settings.fall, rise: settings.rise });
-    if (probe && probe !== this.probe) {
-      this.probe.close?.();
-      this.probe = probe;
-    }
+    // New clamps apply at once; a lower `fall` may convict what is already suspect.
+    const t = settings.timeout;
+    this.rtt = { ...this.rtt, rto: Math.min(t.max, Math.max(t.min, this.rtt.rto)) };
+    this.detector.evaluate(this.patient === undefined);
     if (intervalChanged && this.running && this.timer) {
       this.timer.cancel();
       this.schedule(this.deps.random() * settings.interval);
@@ -172,7 +182,15 @@ export class CheckRunner {
     this.schedule(delay);
   }
 
-  /** Stops the loop and abandons attempts in flight. */
+  /** Stops the runner's own timer loop; attempts in flight finish, state is kept. The
+   *  runner can still be driven by `runOnce` (sequential scheduling) or started again. */
+  halt(): void {
+    this.running = false;
+    this.timer?.cancel();
+    this.timer = undefined;
+  }
+
+  /** Stops for good: the loop ends, attempts in flight are abandoned, the probe closed. */
   stop(): void {
     this.running = false;
     this.closed = true;
@@ -203,8 +221,9 @@ export class CheckRunner {
     if (!this.running || this.timer) return;
     const verdict = this.detector.verdict;
     let delay: number;
-    if (this.passive) delay = 0;
-    else if (this.lastSpoiled) delay = RETRY_AFTER_SPOIL;
+    if (this.lastSpoiled) {
+      delay = Math.min(this.settings.interval, RETRY_AFTER_SPOIL * 2 ** Math.min(16, this.spoiledStreak - 1));
+    } else if (this.passive) delay = 0;
     else {
       delay = nextDelay(verdict, this.settings, this.downAttempts, this.deps.random);
       delay = Math.max(0, started + delay - this.deps.clock.now());
@@ -262,7 +281,8 @@ export class CheckRunner {
       }
       pending.then(
         (outcome) => this.answer(a, outcome),
-        (err: unknown) => this.answer(a, outcomeFromError(err)),
+        // A probe that throws is a failed result; it never stops the monitor.
+        (err: unknown) => this.answer(a, errorOutcome(err, undefined, "probe error: ")),
       );
     });
   }
@@ -316,8 +336,8 @@ export class CheckRunner {
         // Provisional: suspect now, convict only if the patient wait fails too.
         this.rtt = rttTimeout(this.rtt, this.settings.timeout);
         this.detector.failure(false);
-        this.record(a, timeoutOutcome(a.soft), { provisional: true, timeout: a.soft });
         this.count(a);
+        this.record(a, timeoutOutcome(a.soft), { provisional: true, timeout: a.soft });
         this.deps.onChange();
         return;
       }
@@ -345,8 +365,8 @@ export class CheckRunner {
     } else {
       this.rtt = rttTimeout(this.rtt, this.settings.timeout);
       this.detector.failure(this.patient === undefined);
-      this.record(a, outcome, { timeout: a.soft });
       this.count(a);
+      this.record(a, outcome, { timeout: a.soft });
     }
     this.deps.onChange();
   }
@@ -354,12 +374,27 @@ export class CheckRunner {
   private spoil(a: Attempt, why: string): void {
     a.controller.abort();
     const wasPatient = this.patient === a;
+    const counted = a.counted;
     this.finish(a);
-    this.record(a, timeoutOutcome(a.hard), { spoiled: why, timeout: a.counted ? a.hard : a.soft });
     if (wasPatient) this.detector.evaluate(false);
-    if (!a.counted) this.lastSpoiled = true;
+    if (!counted) this.markSpoiled();
     this.count(a);
+    this.record(a, timeoutOutcome(a.hard), { spoiled: why, timeout: counted ? a.hard : a.soft });
     this.deps.onChange();
+  }
+
+  private markSpoiled(): void {
+    this.lastSpoiled = true;
+    this.spoiledStreak++;
+  }
+
+  /** Drops the patient attempt without a verdict: other evidence has made it moot. */
+  private dropPatient(): void {
+    const p = this.patient;
+    if (!p) return;
+    p.aborting = true;
+    p.controller.abort();
+    this.finish(p);
   }
 
   private answer(a: Attempt, outcome: ProbeOutcome): void {
@@ -370,19 +405,20 @@ export class CheckRunner {
     }
     const { clock, local } = this.deps;
     const now = clock.now();
+    const late = a.counted;
     this.finish(a);
     const latency = outcome.latency ?? now - a.start;
-    if (this.closed) return;
     if (outcome.local) {
-      this.record(a, outcome, {
+      if (!late) this.markSpoiled();
+      this.count(a);
+      const result = this.record(a, outcome, {
         spoiled: `monitor-side failure${outcome.errno ? ` (${outcome.errno})` : ""}`,
       });
-      this.lastSpoiled = !a.counted;
-      this.count(a);
+      this.deps.onLocalFailure(result, this.spoiledStreak);
       return;
     }
+    this.spoiledStreak = 0;
     const stalled = local.overlapsStall(a.start, now);
-    const late = a.counted;
     if (outcome.status !== "fail") {
       // A passive check's wait says nothing about latency.
       if (!stalled && !this.passive) {
@@ -401,17 +437,23 @@ export class CheckRunner {
     } else if (late) {
       // Counted already at its deadline; only the patient wait ends here.
       this.detector.evaluate(this.patient === undefined);
-    } else {
-      if (outcome.kind === "timeout") this.rtt = rttTimeout(this.rtt, this.settings.timeout);
+    } else if (outcome.kind === "timeout") {
+      this.rtt = rttTimeout(this.rtt, this.settings.timeout);
       this.warning = false;
       this.detector.failure(this.patient === undefined);
+    } else {
+      // An answer (refused, reset, a wrong status...) is not silence: no need to wait for
+      // the patient attempt, which could only have told slow from dead.
+      this.dropPatient();
+      this.warning = false;
+      this.detector.failure(true);
     }
-    this.record(a, { ...outcome, latency }, late && outcome.status !== "fail" ? { late: true } : {});
     this.count(a);
+    this.record(a, { ...outcome, latency }, late && outcome.status !== "fail" ? { late: true } : {});
     this.deps.onChange();
   }
 
-  private record(a: Attempt, outcome: ProbeOutcome, extra: Partial<CheckResult>): void {
+  private record(a: Attempt, outcome: ProbeOutcome, extra: Partial<CheckResult>): CheckResult {
     const { clock } = this.deps;
     const result: CheckResult = {
       ...outcome,
@@ -425,19 +467,10 @@ export class CheckRunner {
     if (this.passive) result.passive = true;
     if (!result.spoiled) this.last = result;
     this.deps.onResult(result);
+    return result;
   }
 }
 
 function timeoutOutcome(after: number): ProbeOutcome {
   return { status: "fail", kind: "timeout", message: `no answer within ${Math.round(after)} ms` };
-}
-
-/** A probe that throws is reported as a failed result; it never stops the monitor. */
-export function outcomeFromError(err: unknown): ProbeOutcome {
-  const c = classifyError(err);
-  const message = err instanceof Error ? err.message : String(err);
-  const outcome: ProbeOutcome = { status: "fail", kind: c.kind, message: `probe error: ${message}` };
-  if (c.errno) outcome.errno = c.errno;
-  if (c.local) outcome.local = true;
-  return outcome;
 }

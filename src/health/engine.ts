@@ -75,8 +75,11 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
   private readonly limiter: Limiter;
   readonly local: LocalHealth;
   private started = false;
+  /** Runners were stopped for good by `stop()`; `start()` builds fresh ones. */
+  private spent = false;
   private sequentialTimer: Timer | undefined;
   private sequentialRun = 0;
+  private readonly streams = new Set<EventStream<EngineEvent>>();
 
   constructor(config: EngineConfig, options: EngineOptions) {
     super();
@@ -102,17 +105,25 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
   start(): void {
     if (this.started) return;
     this.started = true;
+    if (this.spent) {
+      // Restarting after stop(): the old runners are closed; their targets keep history.
+      for (const t of this.targetsById.values()) this.rebuildRunners(t, this.configs.get(t.id)!);
+      this.spent = false;
+    }
     this.local.start();
     for (const t of this.targetsById.values()) this.startTarget(t);
     if (this.settings.scheduling === "sequential") this.scheduleSequential(0);
   }
 
+  /** Stops every check and ends every `events()` stream. */
   async stop(): Promise<void> {
     this.started = false;
+    this.spent = true;
     this.sequentialRun++;
     this.sequentialTimer?.cancel();
     this.local.stop();
     for (const t of this.targetsById.values()) for (const r of t.runners.values()) r.stop();
+    for (const s of [...this.streams]) s.close();
   }
 
   /** Ids of the targets, in configuration order. */
@@ -219,17 +230,15 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
       change.changed.push(t.id);
     }
     if (previous.scheduling !== config.monitor.scheduling && this.started) {
+      // Hand the checks from one loop to the other; what they learned stays.
       this.sequentialRun++;
       this.sequentialTimer?.cancel();
-      // Switching between spread and sequential loops starts the checks afresh.
-      for (const t of this.targetsById.values()) {
-        for (const r of t.runners.values()) r.stop();
-        this.rebuildRunners(t, this.configs.get(t.id)!);
-        this.startTarget(t);
-      }
+      for (const t of this.targetsById.values())
+        for (const r of t.runners.values()) if (!r.isPassive) r.halt();
+      for (const t of this.targetsById.values()) this.startTarget(t);
       if (config.monitor.scheduling === "sequential") this.scheduleSequential(0);
     }
-    this.emit("config", change);
+    this.publish("config", change);
     return change;
   }
 
@@ -242,7 +251,9 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
       this.off("state", onState);
       this.off("result", onResult);
       this.off("config", onConfig);
+      this.streams.delete(stream);
     });
+    this.streams.add(stream);
     if (types.includes("state")) this.on("state", onState);
     if (types.includes("result")) this.on("result", onResult);
     if (types.includes("config")) this.on("config", onConfig);
@@ -282,6 +293,7 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
       if (!keep.has(name)) {
         runner.stop();
         t.runners.delete(name);
+        t.descriptions.delete(name);
       }
     }
     for (const c of config.checks) {
@@ -291,8 +303,9 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
       if (runner.isPassive) runner.start(0);
       else if (this.settings.scheduling === "spread") runner.start(initialPhase(c.settings, this.random));
     }
-    if (config.disabled && !t.disabled) this.disable(config.id, "disabled in configuration");
-    else if (!config.disabled && t.disabled) this.enable(config.id);
+    // Only a change of the configured flag acts; an operator's disable survives a reload.
+    if (config.disabled && !old.disabled) this.disable(config.id, "disabled in configuration");
+    else if (!config.disabled && old.disabled) this.enable(config.id);
     t.recompute();
   }
 
@@ -303,7 +316,7 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
   }
 
   private createRunner(t: TargetRuntime, c: CheckConfig): CheckRunner {
-    const made = this.registry.create(c.type, c.spec);
+    const made = this.registry.create(c.type, c.spec, { clock: this.clock });
     const runner = new CheckRunner(
       {
         target: t.id,
@@ -320,7 +333,7 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
         local: this.local,
         onResult: (r) => {
           t.recordResult(r);
-          this.emit("result", r);
+          this.publish("result", r);
           if (r.status === "fail" && !r.spoiled && !r.provisional) {
             this.logger.debug(
               { event: "result", target: r.target, check: r.check, kind: r.kind, errno: r.errno },
@@ -329,6 +342,15 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
           }
         },
         onChange: () => t.recompute(),
+        onLocalFailure: (r, streak) => {
+          // Logged at 1, 10, 100... in a row: visible, without a line per attempt.
+          if (Number.isInteger(Math.log10(streak))) {
+            this.logger.warn(
+              { event: "local-failure", target: r.target, check: r.check, errno: r.errno, streak },
+              `${r.target}/${r.check}: the monitor cannot probe (${r.errno ?? r.message}); ${streak} attempt(s) discarded, not counted against the target`,
+            );
+          }
+        },
       },
     );
     t.runners.set(c.name, runner);
@@ -357,7 +379,23 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
     const line = `${t.target} ${t.from} -> ${t.to}: ${t.reason}`;
     if (t.to === "down") this.logger.warn(fields, line);
     else this.logger.info(fields, line);
-    this.emit("state", t);
+    this.publish("state", t);
+  }
+
+  /** Emits to listeners; a listener that throws is logged and never breaks a check. */
+  private publish<K extends keyof EngineEvents & string>(name: K, ...args: EngineEvents[K]): void {
+    try {
+      this.emit(name, ...args);
+    } catch (err) {
+      this.logger.error(
+        {
+          event: "listener-error",
+          on: name,
+          err: err instanceof Error ? (err.stack ?? err.message) : String(err),
+        },
+        `a "${name}" listener threw; the engine carries on`,
+      );
+    }
   }
 
   /**

@@ -15,39 +15,39 @@ export interface Stall {
 }
 
 const KEEP_STALLS = 64;
-/** How long a lag sample keeps influencing `lag()`, ms. */
-const LAG_MEMORY = 10_000;
+/** `lag()` is the largest lag of the last this-many seconds. */
+const LAG_SECONDS = 10;
 
 export class LocalHealth {
   private timer: Timer | undefined;
+  /** Started by the engine (the sampler runs only when enabled as well). */
+  private started = false;
   private expected = 0;
   private readonly stalls: Stall[] = [];
-  private lagSamples: Array<{ at: number; lag: number }> = [];
-  private worstLag = 0;
+  /** Largest lag seen in each of the last seconds: fixed memory, however many timers. */
+  private readonly lagBySecond: Array<{ second: number; lag: number }> = [];
 
   constructor(
     private readonly clock: Clock,
     private settings: LocalHealthSettings,
   ) {}
 
-  get enabled(): boolean {
-    return this.settings.enabled;
-  }
-
   reconfigure(settings: LocalHealthSettings): void {
-    const wasRunning = this.timer !== undefined;
+    const wasStarted = this.started;
     this.stop();
     this.settings = settings;
-    if (wasRunning) this.start();
+    if (wasStarted) this.start();
   }
 
   start(): void {
+    this.started = true;
     if (!this.settings.enabled || this.timer) return;
     this.expected = this.clock.now() + this.settings.sampleInterval;
     this.timer = this.clock.timeout(this.settings.sampleInterval, () => this.tick());
   }
 
   stop(): void {
+    this.started = false;
     this.timer?.cancel();
     this.timer = undefined;
   }
@@ -66,9 +66,13 @@ export class LocalHealth {
    */
   observe(due: number, ran: number): void {
     const lag = Math.max(0, ran - due);
-    this.lagSamples.push({ at: ran, lag });
-    if (this.lagSamples.length > 256) this.lagSamples.splice(0, this.lagSamples.length - 256);
-    if (lag > this.worstLag) this.worstLag = lag;
+    const second = Math.floor(ran / 1000);
+    const last = this.lagBySecond[this.lagBySecond.length - 1];
+    if (last?.second === second) last.lag = Math.max(last.lag, lag);
+    else {
+      this.lagBySecond.push({ second, lag });
+      if (this.lagBySecond.length > LAG_SECONDS + 1) this.lagBySecond.shift();
+    }
     if (lag >= this.settings.stallThreshold) {
       const last = this.stalls[this.stalls.length - 1];
       if (last && due <= last.end) last.end = Math.max(last.end, ran);
@@ -79,16 +83,10 @@ export class LocalHealth {
 
   /** Largest lag seen in the last 10 s, ms. */
   lag(): number {
-    const cutoff = this.clock.now() - LAG_MEMORY;
-    this.lagSamples = this.lagSamples.filter((s) => s.at >= cutoff);
+    const cutoff = Math.floor(this.clock.now() / 1000) - LAG_SECONDS;
     let max = 0;
-    for (const s of this.lagSamples) max = Math.max(max, s.lag);
+    for (const s of this.lagBySecond) if (s.second > cutoff) max = Math.max(max, s.lag);
     return max;
-  }
-
-  /** Largest lag ever seen, ms (for metrics). */
-  get maxLag(): number {
-    return this.worstLag;
   }
 
   /** True when a stall overlaps the interval [start, end] (monotonic ms). */

@@ -10,7 +10,7 @@ export interface TimeoutSettings {
    * whose latency says nothing (exec scripts).
    */
   mode: "adaptive" | "fixed";
-  /** Timeout before the first answer is measured, ms. lan 2000. */
+  /** Timeout before the first answer is measured, ms. lan 2000. Clamped to [min, max]. */
   initial: number;
   /** Lowest adaptive timeout, ms. lan 1000 (RFC 6298's floor; one lost SYN costs Linux 1 s,
    *  so a lower value turns every lost SYN into a suspicion). */

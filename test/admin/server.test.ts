@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { startAdmin } from "../../src/admin/server.ts";
+import { isLoopback, startAdmin } from "../../src/admin/server.ts";
 import { resolveConfig } from "../../src/config/resolve.ts";
 import { UsageError } from "../../src/errors.ts";
 import { HealthEngine } from "../../src/health/engine.ts";
@@ -78,6 +78,16 @@ describe("admin server", () => {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(bad.status).toBe(404);
+  });
+
+  it("judges loopback by address, never by name", () => {
+    expect(isLoopback("127.0.0.1")).toBe(true);
+    expect(isLoopback("127.3.4.5")).toBe(true);
+    expect(isLoopback("::1")).toBe(true);
+    expect(isLoopback("localhost")).toBe(true);
+    expect(isLoopback("127.example.com")).toBe(false);
+    expect(isLoopback("0.0.0.0")).toBe(false);
+    expect(isLoopback("10.0.0.1")).toBe(false);
   });
 
   it("refuses to listen beyond loopback without a token", async () => {

@@ -62,6 +62,26 @@ describe("lifeline check", () => {
     expect(bad.err()).toContain("profile");
   });
 
+  it("accepts an interval shorter than the profile's fast interval", async () => {
+    const s = await tcpServer();
+    try {
+      expect(await main(["check", "--interval", "200ms", s.address], memoryIO())).toBe(0);
+      expect(await main(["check", "--profile", "classic", "--interval", "1s", s.address], memoryIO())).toBe(
+        0,
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("exits 3 for a YAML file that cannot be turned into data", async () => {
+    const file = join(dir, "alias.yaml");
+    writeFileSync(file, "targets:\n  - *nope\n");
+    const io = memoryIO();
+    expect(await main(["check", "-c", file], io)).toBe(3);
+    expect(io.err()).toContain("alias.yaml");
+  });
+
   it("exits 3 for usage errors", async () => {
     expect(await main(["check"], memoryIO())).toBe(3);
     expect(await main(["frobnicate"], memoryIO())).toBe(3);

@@ -25,13 +25,13 @@ function yaml(targets: Array<{ id: string; address: string }>, interval = "200ms
 }
 
 describe("lifeline monitor", () => {
-  it("prints JSON lines when not on a terminal, and reloads on SIGHUP and on file change", async () => {
+  it("prints JSON lines when not on a terminal, and reloads on SIGHUP", async () => {
     const a = await tcpServer();
     const b = await tcpServer();
     const file = join(dir, "m.yaml");
     writeFileSync(file, yaml([{ id: "a", address: a.address }]));
     const io = memoryIO();
-    const m = await startMonitor([], { config: file }, io);
+    const m = await startMonitor([], { config: file, watch: false }, io);
     try {
       await until(() => m.engine.target("a")?.state === "healthy");
       const lines = io
@@ -45,8 +45,9 @@ describe("lifeline monitor", () => {
         from: "unknown",
         to: "healthy",
       });
+      const firstAt = m.engine.history("a")!.transitions[0]!.at;
 
-      // SIGHUP with an added target
+      // SIGHUP (the file is not watched here) with an added target
       writeFileSync(
         file,
         yaml([
@@ -56,24 +57,41 @@ describe("lifeline monitor", () => {
       );
       process.kill(process.pid, "SIGHUP");
       await until(() => m.engine.target("b")?.state === "healthy");
-      expect(m.engine.history("a")!.transitions).toHaveLength(1); // a kept its history
+      // a kept its history: the same first transition, not a rebuilt target's
+      expect(m.engine.history("a")!.transitions.map((t) => t.at)).toEqual([firstAt]);
 
       // an invalid file is rejected; the running config stays
       writeFileSync(file, "defaults:\n  interval: never\ntargets: []\n");
-      const err = m.reload();
-      expect(err?.message).toContain("defaults.interval");
-      expect(m.engine.ids()).toEqual(["a", "b"]);
+      process.kill(process.pid, "SIGHUP");
       await until(() => io.out().includes('"type":"config-rejected"'));
-
-      // a file change (no signal) removes a target; saved the way editors do, by renaming
-      writeFileSync(`${file}.tmp`, yaml([{ id: "b", address: b.address }]));
-      renameSync(`${file}.tmp`, file);
-      await until(() => m.engine.ids().join() === "b");
-      expect(m.engine.target("b")!.state).toBe("healthy");
+      expect(io.out()).toContain("defaults.interval");
+      expect(m.engine.ids()).toEqual(["a", "b"]);
+      // so is a file the YAML parser itself cannot turn into data
+      writeFileSync(file, "targets:\n  - *nowhere\n");
+      expect(m.reload()?.code).toBe("LL_CONFIG_INVALID");
+      expect(m.engine.ids()).toEqual(["a", "b"]);
     } finally {
       await m.stop();
       await a.close();
       await b.close();
+    }
+  });
+
+  it("reloads when the file is saved, also by rename", async () => {
+    const a = await tcpServer();
+    const file = join(dir, "w.yaml");
+    writeFileSync(file, yaml([{ id: "a", address: a.address }]));
+    const m = await startMonitor([], { config: file }, memoryIO());
+    try {
+      await until(() => m.engine.target("a")?.state === "healthy");
+      writeFileSync(`${file}.tmp`, yaml([{ id: "a2", address: a.address }]));
+      renameSync(`${file}.tmp`, file);
+      await until(() => m.engine.ids().join() === "a2");
+      writeFileSync(file, yaml([{ id: "a3", address: a.address }]));
+      await until(() => m.engine.ids().join() === "a3");
+    } finally {
+      await m.stop();
+      await a.close();
     }
   });
 

@@ -107,6 +107,27 @@ describe("configuration: resolution", () => {
     expect(r!.settings.timeout).toEqual({ mode: "fixed", initial: 750, min: 750, max: 750, floor: 0 });
   });
 
+  it("a short interval brings the profile's fastInterval down with it, unless that is set too", () => {
+    const c = resolveConfig(
+      { profile: "classic", defaults: { interval: "1s" }, targets: [{ address: "a:1" }] },
+      registry,
+    );
+    expect(c.targets[0]!.checks[0]!.settings).toMatchObject({ interval: 1000, fastInterval: 1000 });
+    const t = resolveConfig({ targets: [{ address: "a:1", interval: "100ms" }] }, registry);
+    expect(t.targets[0]!.checks[0]!.settings).toMatchObject({ interval: 100, fastInterval: 100 });
+    expect(issuesOf({ targets: [{ address: "a:1", interval: "100ms", fastInterval: "1s" }] })).toEqual([
+      { path: "targets[0].fastInterval", message: "must not exceed interval (100 ms)" },
+    ]);
+  });
+
+  it("a lower timeout.max clamps the profile's initial timeout instead of failing", () => {
+    const c = resolveConfig(
+      { defaults: { timeout: { max: "500ms", min: "100ms" } }, targets: [{ address: "a:1" }] },
+      registry,
+    );
+    expect(c.targets[0]!.checks[0]!.settings.timeout).toMatchObject({ initial: 2000, min: 100, max: 500 });
+  });
+
   it("classic is the seed exactly", () => {
     const c = resolveConfig({ profile: "classic", targets: [{ address: "127.0.0.1:1" }] }, registry);
     const s = c.targets[0]!.checks[0]!.settings;
@@ -169,6 +190,9 @@ describe("configuration: sources", () => {
     const bad = join(dir, "bad.yaml");
     writeFileSync(bad, "targets: [\n  - id: x\n");
     expect(() => loadConfig({ registry, file: bad })).toThrow(ConfigError);
+    const alias = join(dir, "alias.yaml");
+    writeFileSync(alias, "targets:\n  - *nope\n");
+    expect(() => loadConfig({ registry, file: alias })).toThrow(ConfigError);
     const list = join(dir, "list.yaml");
     writeFileSync(list, "- 1\n- 2\n");
     expect(() => loadConfig({ registry, file: list })).toThrow(/top level must be a mapping/);

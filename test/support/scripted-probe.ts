@@ -5,6 +5,7 @@ import { ProbeRegistry } from "../../src/health/probes/registry.ts";
 import type { Probe, ProbeContext, ProbeOutcome } from "../../src/health/types.ts";
 import { seededRandom } from "../../src/util/clock.ts";
 import { FakeClock } from "../../src/util/fake-clock.ts";
+import type { Logger } from "../../src/util/logger.ts";
 
 /** What a scripted target does on one attempt: answer after `after` ms, or never. */
 export type Step = { after: number; outcome: ProbeOutcome } | "hang" | "throw";
@@ -65,7 +66,7 @@ export interface Harness {
  * object as in a file; each target's check `type: scripted` gets its own probe, keyed by
  * target id.
  */
-export function harness(config: Record<string, unknown>, seed = 1): Harness {
+export function harness(config: Record<string, unknown>, seed = 1, logger?: Logger): Harness {
   const clock = new FakeClock();
   const probes = new Map<string, ScriptedProbe>();
   const registry = new ProbeRegistry().register({
@@ -79,7 +80,12 @@ export function harness(config: Record<string, unknown>, seed = 1): Harness {
     describe: (spec) => `scripted ${spec.key}`,
   });
   const resolved = resolveConfig(config, registry);
-  const engine = new HealthEngine(resolved, { registry, clock, random: seededRandom(seed) });
+  const engine = new HealthEngine(resolved, {
+    registry,
+    clock,
+    random: seededRandom(seed),
+    ...(logger ? { logger } : {}),
+  });
   const events: EngineEvent[] = [];
   engine.on("state", (transition) => events.push({ type: "state", transition }));
   engine.on("result", (result) => events.push({ type: "result", result }));

@@ -77,11 +77,4 @@ export class ThresholdDetector {
     if (this.state === "suspect" && canConvict && this.fails >= this.opts.fall) this.state = "down";
     return this.state;
   }
-
-  /** Restores a verdict, e.g. from persisted history after a restart. */
-  restore(verdict: Verdict): void {
-    this.state = verdict;
-    this.fails = 0;
-    this.oks = 0;
-  }
 }

@@ -146,7 +146,7 @@ export class ExecProbe implements Probe {
       };
       proc.once("exit", (code, sig) => {
         exit = { code, signal: sig };
-        grace = clock.timeout(PIPE_GRACE, judge);
+        if (!settled) grace = clock.timeout(PIPE_GRACE, judge);
       });
       // All output is in once the pipes close (normally right after the exit).
       proc.once("close", judge);

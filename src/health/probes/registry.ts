@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { Clock } from "../../util/clock.ts";
 import type { CheckSettings } from "../settings.ts";
 import type { Probe } from "../types.ts";
 
@@ -12,7 +13,7 @@ export interface ProbeType<S = Record<string, unknown>> {
   /** Validates the probe's own fields (the common ones — name, critical, interval... — are
    *  removed before it sees them). Error paths name the field. */
   readonly schema: z.ZodType<S>;
-  create(spec: S): Probe;
+  create(spec: S, context: ProbeCreateContext): Probe;
   /** One line for people: "tcp 10.0.0.1:6379 send/expect". */
   describe(spec: S): string;
   /** The target reports in (ttl) instead of being probed. */
@@ -25,6 +26,11 @@ export interface ProbeType<S = Record<string, unknown>> {
   /** Turns a command-line TARGET ("tls://host:443") into this probe's fields, or undefined
    *  when the string is not for this probe. */
   fromTarget?(target: string): S | undefined;
+}
+
+/** What a probe may keep from the engine that creates it. */
+export interface ProbeCreateContext {
+  clock: Clock;
 }
 
 export interface CreatedProbe {
@@ -49,10 +55,10 @@ export class ProbeRegistry {
     return [...this.types.keys()];
   }
 
-  create(type: string, spec: Record<string, unknown>): CreatedProbe {
+  create(type: string, spec: Record<string, unknown>, context: ProbeCreateContext): CreatedProbe {
     const t = this.types.get(type);
     if (!t) throw new Error(`unknown check type "${type}" (known: ${this.names().join(", ")})`);
-    return { probe: t.create(spec), passive: t.passive ?? false, description: t.describe(spec) };
+    return { probe: t.create(spec, context), passive: t.passive ?? false, description: t.describe(spec) };
   }
 
   /** The first probe type that understands a TARGET string. */

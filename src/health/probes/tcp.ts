@@ -1,8 +1,8 @@
 import net from "node:net";
 import { z } from "zod";
-import { classifyError } from "../kinds.ts";
 import type { Probe, ProbeContext, ProbeOutcome } from "../types.ts";
-import { formatHostPort, parseHostPort } from "./address.ts";
+import { parseHostPort, parseTargetUrl } from "./address.ts";
+import { errorOutcome } from "./common.ts";
 import type { ProbeType } from "./registry.ts";
 
 /**
@@ -153,25 +153,18 @@ export class TcpProbe implements Probe {
           "destroy",
         );
       });
-      socket.on("error", (err) => {
-        const c = classifyError(err);
-        const outcome: ProbeOutcome = { status: "fail", kind: c.kind, message: err.message };
-        if (c.errno) outcome.errno = c.errno;
-        if (c.local) outcome.local = true;
-        finish(outcome, "destroy");
-      });
+      socket.on("error", (err) => finish(errorOutcome(err), "destroy"));
     });
   }
 }
 
 function fromTarget(target: string): TcpSpec | undefined {
   if (parseHostPort(target)) return tcpSchema.parse({ address: target });
-  if (!target.startsWith("tcp://")) return undefined;
-  const url = new URL(target);
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  const spec: Record<string, unknown> = { address: formatHostPort(host, Number(url.port)) };
-  const send = url.searchParams.get("send");
-  const expect = url.searchParams.get("expect");
+  const parsed = parseTargetUrl(target, "tcp");
+  if (!parsed) return undefined;
+  const spec: Record<string, unknown> = { address: parsed.address };
+  const send = parsed.params.get("send");
+  const expect = parsed.params.get("expect");
   if (send !== null) spec.send = send;
   if (expect !== null) spec.expect = expect;
   return tcpSchema.parse(spec);

@@ -2,7 +2,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { z } from "zod";
 import type { Probe, ProbeContext, ProbeOutcome } from "../types.ts";
-import { formatHostPort, parseHostPort } from "./address.ts";
+import { parseHostPort, parseTargetUrl } from "./address.ts";
 import { caFile, DAY_MS, errorOutcome, readCa, sniName } from "./common.ts";
 import type { ProbeType } from "./registry.ts";
 
@@ -179,13 +179,12 @@ export class TlsProbe implements Probe {
 }
 
 function fromTarget(target: string): TlsSpec | undefined {
-  if (!target.toLowerCase().startsWith("tls://")) return undefined;
-  const url = new URL(target);
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  const spec: Record<string, unknown> = { address: formatHostPort(host, Number(url.port || 443)) };
-  const servername = url.searchParams.get("servername");
+  const parsed = parseTargetUrl(target, "tls", 443);
+  if (!parsed) return undefined;
+  const spec: Record<string, unknown> = { address: parsed.address };
+  const servername = parsed.params.get("servername");
   if (servername !== null) spec.servername = servername;
-  if (url.searchParams.get("insecure") === "true") spec.insecure = true;
+  if (parsed.params.get("insecure") === "true") spec.insecure = true;
   return tlsSchema.parse(spec);
 }
 

@@ -29,7 +29,7 @@ export type TtlSpec = z.infer<typeof ttlSchema>;
 interface Held {
   outcome: ProbeOutcome;
   /** Monotonic ms when it arrived; undefined before the first attempt gave us a clock. */
-  at: number | undefined;
+  at: number;
 }
 
 function reported(status: CheckStatus, message: string | undefined): ProbeOutcome {
@@ -44,16 +44,16 @@ export class TtlProbe implements Probe {
   private waiting: ((outcome: ProbeOutcome) => void) | undefined;
   /** The latest report that arrived while no attempt was waiting. */
   private held: Held | undefined;
-  private clock: Clock | undefined;
-
-  constructor(private readonly spec: TtlSpec) {}
+  constructor(
+    private readonly spec: TtlSpec,
+    private readonly clock: Clock,
+  ) {}
 
   run(ctx: ProbeContext): Promise<ProbeOutcome> {
     const { clock, signal } = ctx;
-    this.clock = clock;
     const held = this.held;
     this.held = undefined;
-    if (held && (held.at === undefined || clock.now() - held.at < this.spec.ttl)) {
+    if (held && clock.now() - held.at < this.spec.ttl) {
       return Promise.resolve(held.outcome);
     }
     const missed = (): ProbeOutcome => ({
@@ -79,7 +79,7 @@ export class TtlProbe implements Probe {
   report(status: CheckStatus, message?: string): void {
     const outcome = reported(status, message);
     if (this.waiting) this.waiting(outcome);
-    else this.held = { outcome, at: this.clock?.now() };
+    else this.held = { outcome, at: this.clock.now() };
   }
 
   close(): void {
@@ -91,7 +91,7 @@ export const ttlProbe: ProbeType<TtlSpec> = {
   type: "ttl",
   schema: ttlSchema,
   passive: true,
-  create: (spec) => new TtlProbe(spec),
+  create: (spec, { clock }) => new TtlProbe(spec, clock),
   describe: (spec) => `ttl ${formatMs(spec.ttl)}`,
   /** One missed report is a failure and one report a recovery (Consul's TTL); the ttl is
    *  the attempt's timeout, never stretched; and the time spent waiting for a report is not

@@ -41,15 +41,12 @@ describe("ThresholdDetector", () => {
     expect(run(fall, rise, steps)).toEqual(verdicts);
   });
 
-  it("counts runs and restores", () => {
+  it("counts runs", () => {
     const d = new ThresholdDetector({ fall: 3, rise: 2 });
     d.failure();
     d.failure();
     expect(d.failures).toBe(2);
     d.success();
     expect(d.successes).toBe(1);
-    d.restore("down");
-    expect(d.verdict).toBe("down");
-    expect(d.failures).toBe(0);
   });
 });

@@ -24,7 +24,7 @@ describe("ttl probe", () => {
   const spec = ttlSchema.parse({ ttl: "300ms" });
 
   it("an attempt waits for a report and takes its status and message", async () => {
-    const p = new TtlProbe(spec);
+    const p = new TtlProbe(spec, systemClock);
     const a = attempt(p);
     await tick();
     expect(a.settled()).toBeUndefined();
@@ -40,14 +40,14 @@ describe("ttl probe", () => {
   });
 
   it("without a report, the abort at the deadline is a timeout", async () => {
-    const p = new TtlProbe(spec);
+    const p = new TtlProbe(spec, systemClock);
     const a = attempt(p);
     a.abort();
     expect(await a.done).toEqual({ status: "fail", kind: "timeout", message: "no report within 300 ms" });
   });
 
   it("a report between attempts is kept (the latest one) and answers the next at once", async () => {
-    const p = new TtlProbe(spec);
+    const p = new TtlProbe(spec, systemClock);
     const a = attempt(p);
     a.abort();
     await a.done;
@@ -62,15 +62,24 @@ describe("ttl probe", () => {
     expect((await c.done).kind).toBe("timeout");
   });
 
-  it("a report made before the first attempt is kept too", async () => {
-    const p = new TtlProbe(spec);
+  it("a report made before the first attempt is kept too, but not past the ttl", async () => {
+    const p = new TtlProbe(spec, systemClock);
     p.report("warn");
     expect(await attempt(p).done).toMatchObject({ status: "warn", message: "reported warn" });
+    const clock = new FakeClock();
+    const q = new TtlProbe(spec, clock);
+    q.report("pass");
+    await clock.advance(301);
+    const b = attempt(q, clock);
+    await tick();
+    expect(b.settled()).toBeUndefined();
+    b.abort();
+    expect((await b.done).kind).toBe("timeout");
   });
 
   it("a kept report older than the ttl is dropped", async () => {
     const clock = new FakeClock();
-    const p = new TtlProbe(spec);
+    const p = new TtlProbe(spec, clock);
     const a = attempt(p, clock);
     a.abort();
     await a.done;
@@ -84,7 +93,7 @@ describe("ttl probe", () => {
   });
 
   it("close() forgets a kept report", async () => {
-    const p = new TtlProbe(spec);
+    const p = new TtlProbe(spec, systemClock);
     p.report("pass");
     p.close();
     const a = attempt(p);
