@@ -279,8 +279,12 @@ describe("the monitor's own stall", () => {
               ? `\n  ${after.map((t) => `${t.target} ${t.from}→${t.to}: ${t.reason}`).join("\n  ")}`
               : ""),
         );
-        expect(across.length).toBeGreaterThan(0);
-        if (profile === "lan") expect(count("down")).toBe(0);
+        // The claim is about lan: there the stall must have landed on live attempts, and none
+        // of them may turn into a down. classic is only logged (the issue allows it to fail).
+        if (profile === "lan") {
+          expect(across.length).toBeGreaterThan(0);
+          expect(count("down")).toBe(0);
+        }
       }
     } finally {
       await Promise.all(engines.map((e) => e.engine.stop()));
