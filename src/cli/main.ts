@@ -4,6 +4,7 @@ import { runCheck } from "./check.ts";
 import { runDemo } from "./demo.ts";
 import { type CliIO, EXIT, processIO } from "./io.ts";
 import { runMonitor } from "./monitor.ts";
+import { runNode } from "./node.ts";
 import { addCommonOptions } from "./options.ts";
 
 /** Builds the `lifeline` command line; `run` resolves with the exit code. */
@@ -36,6 +37,21 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       .option("--admin <host:port>", "serve the admin API (status, ttl reports) here (admin.listen)")
       .option("--admin-token <token>", "bearer token for the admin API (admin.token; LIFELINE_ADMIN_TOKEN)"),
   ).action(async (targets: string[], flags) => setExit(await runMonitor(targets, flags, io)));
+
+  program
+    .command("node")
+    .description("run a cluster node: sessions, exactly-once processing, heartbeats, graceful drain")
+    .requiredOption("--id <id>", "node id, unique in the cluster")
+    .requiredOption("--port <port>", "port to listen on (0 = any free port)")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--advertise <host:port>", "address clients should use (default: the listening one)")
+    .option("--peers <list>", "other nodes, host:port,... (watched with heartbeats; pushed to clients)")
+    .option("--store <url>", "memory | sqlite:PATH (default ./lifeline.db); also LIFELINE_STORE")
+    .option("--app <name>", "echo | pubsub | path of a module exporting an app", "echo")
+    .option("--session-ttl <ms>", "how long a session survives without a connection")
+    .option("--drain-deadline <ms>", "longest wait for clients to move on shutdown")
+    .option("--log-level <level>", "debug, info, warn, error or silent", "info")
+    .action(async (flags) => setExit(await runNode(flags, io)));
 
   program
     .command("demo")

@@ -28,8 +28,11 @@ export interface RunnerSpec {
   type: string;
   settings: CheckSettings;
   probe: Probe;
-  /** The target reports in (ttl): no limiter slot, no interval, no patience. */
+  /** The target reports in or streams (ttl, heartbeat): no limiter slot, no interval,
+   *  no patience, no latency estimate. */
   passive: boolean;
+  /** Can be run once (`lifeline check`). */
+  oneShot: boolean;
 }
 
 /** First re-probe delay after a spoiled result, ms: soon, but after the loop has caught up.
@@ -87,6 +90,7 @@ export class CheckRunner {
   private settings: CheckSettings;
   private probe: Probe;
   private passive: boolean;
+  private readonly oneShot: boolean;
   private readonly detector: ThresholdDetector;
   private rtt: RttState;
   private slow = false;
@@ -115,6 +119,7 @@ export class CheckRunner {
     this.settings = spec.settings;
     this.probe = spec.probe;
     this.passive = spec.passive;
+    this.oneShot = spec.oneShot;
     this.detector = new ThresholdDetector({ fall: spec.settings.fall, rise: spec.settings.rise });
     this.rtt = rttInit(spec.settings.timeout);
   }
@@ -125,6 +130,10 @@ export class CheckRunner {
 
   get isPassive(): boolean {
     return this.passive;
+  }
+
+  get canRunOnce(): boolean {
+    return this.oneShot;
   }
 
   get critical(): boolean {
@@ -446,7 +455,7 @@ export class CheckRunner {
       // the patient attempt, which could only have told slow from dead.
       this.dropPatient();
       this.warning = false;
-      this.detector.failure(true);
+      this.detector.failure(true, outcome.conclusive === true);
     }
     this.count(a);
     this.record(a, { ...outcome, latency }, late && outcome.status !== "fail" ? { late: true } : {});

@@ -153,7 +153,7 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
     const attempts: Array<Promise<void>> = [];
     for (const t of this.targetsById.values()) {
       if (t.disabled) continue;
-      for (const r of t.runners.values()) if (!r.isPassive) attempts.push(r.runOnce());
+      for (const r of t.runners.values()) if (r.canRunOnce) attempts.push(r.runOnce());
     }
     await Promise.all(attempts);
   }
@@ -316,7 +316,10 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
   }
 
   private createRunner(t: TargetRuntime, c: CheckConfig): CheckRunner {
-    const made = this.registry.create(c.type, c.spec, { clock: this.clock });
+    const made = this.registry.create(c.type, c.spec, {
+      clock: this.clock,
+      stalledDuring: (start, end) => this.local.stalledDuring(start, end),
+    });
     const runner = new CheckRunner(
       {
         target: t.id,
@@ -325,6 +328,7 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
         settings: c.settings,
         probe: made.probe,
         passive: made.passive,
+        oneShot: made.oneShot,
       },
       {
         clock: this.clock,

@@ -86,9 +86,12 @@ export function assess(checks: readonly CheckView[], admin: AdminFlags = {}): As
 
   const down = critical.find((c) => c.verdict === "down");
   if (down) {
+    const why = down.last?.conclusive
+      ? describeFailure(down.last)
+      : `${down.failures} consecutive failure${down.failures === 1 ? "" : "s"}, last ${describeFailure(down.last)}`;
     return {
       state: "down",
-      reason: `${down.name}: ${down.failures} consecutive failure${down.failures === 1 ? "" : "s"}, last ${describeFailure(down.last)}`,
+      reason: `${down.name}: ${why}`,
       evidence: evidenceOf(down),
     };
   }

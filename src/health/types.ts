@@ -32,6 +32,9 @@ export interface ProbeOutcome {
   errno?: string;
   /** The failure is the monitor's own (out of descriptors...): not counted against the target. */
   local?: boolean;
+  /** Strong evidence that skips suspicion: the target is down at once (a connection that
+   *  broke, then a refused reconnect: the process is gone). Only for failures. */
+  conclusive?: boolean;
   /** Latency the probe measured itself, ms, when it differs from wall time of the attempt. */
   latency?: number;
   /** Probe-specific facts: HTTP status, certificate days left, command output... */

@@ -86,7 +86,12 @@ const SCHEMAS = {
     maxFrame: z.number().int().min(1),
     sessionTtl: z.number().min(0),
   }),
-  [TYPE.ERROR]: z.object({ code: text(100), message: text(2000), fatal: z.boolean() }),
+  [TYPE.ERROR]: z.object({
+    code: text(100),
+    message: text(2000),
+    fatal: z.boolean(),
+    seq: safeSeq.optional(),
+  }),
   [TYPE.TOPOLOGY]: z.object({ epoch: safeSeq, nodes: z.array(nodeInfo).max(10_000) }),
   [TYPE.GOAWAY]: z.object({
     reason: text(2000),

@@ -41,6 +41,7 @@ export const ERROR_CODES = [
   "LL_DRAINING", // the node is shutting down
   "LL_STORE", // the store failed; the message was not acknowledged
   "LL_APP", // the application handler failed
+  "LL_SESSION_MOVED", // another connection (on this or another node) took the session over
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -107,6 +108,8 @@ export interface ErrorMessage {
   message: string;
   /** The sender closes the connection after a fatal error. */
   fatal: boolean;
+  /** The client message this error is about (LL_APP), when it is about one. */
+  seq?: number;
 }
 
 export interface Msg {

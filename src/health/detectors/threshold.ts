@@ -57,9 +57,14 @@ export class ThresholdDetector {
     return this.state;
   }
 
-  failure(canConvict = true): Verdict {
+  /** A failure; `conclusive` evidence convicts at once, whatever `fall` says. */
+  failure(canConvict = true, conclusive = false): Verdict {
     this.oks = 0;
     this.fails++;
+    if (conclusive) {
+      this.state = "down";
+      return this.state;
+    }
     switch (this.state) {
       case "down":
         break;

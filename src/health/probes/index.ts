@@ -1,4 +1,5 @@
 import { execProbe } from "./exec.ts";
+import { heartbeatProbe } from "./heartbeat.ts";
 import { httpProbe } from "./http.ts";
 import { ProbeRegistry } from "./registry.ts";
 import { tcpProbe } from "./tcp.ts";
@@ -12,5 +13,6 @@ export function defaultRegistry(): ProbeRegistry {
     .register(httpProbe)
     .register(tlsProbe)
     .register(execProbe)
-    .register(ttlProbe);
+    .register(ttlProbe)
+    .register(heartbeatProbe);
 }

@@ -16,8 +16,11 @@ export interface ProbeType<S = Record<string, unknown>> {
   create(spec: S, context: ProbeCreateContext): Probe;
   /** One line for people: "tcp 10.0.0.1:6379 send/expect". */
   describe(spec: S): string;
-  /** The target reports in (ttl) instead of being probed. */
+  /** Attempts run back to back, each waiting for the target to report in (ttl) or to
+   *  stream (heartbeat); no in-flight slot, no interval, no latency estimate. */
   readonly passive?: boolean;
+  /** Can run once, as `lifeline check` does. Default true; false for ttl. */
+  readonly oneShot?: boolean;
   /** Settings this kind needs whatever the profile says (a ttl's timeout is its ttl). They
    *  apply over the profile and the defaults, and under what the check itself sets. */
   settings?(
@@ -31,11 +34,15 @@ export interface ProbeType<S = Record<string, unknown>> {
 /** What a probe may keep from the engine that creates it. */
 export interface ProbeCreateContext {
   clock: Clock;
+  /** How long the monitor itself was stalled in [start, end] (ms), for probes that keep
+   *  their own timers (heartbeats): silence the monitor caused is not the target's. */
+  stalledDuring(start: number, end: number): number;
 }
 
 export interface CreatedProbe {
   probe: Probe;
   passive: boolean;
+  oneShot: boolean;
   description: string;
 }
 
@@ -58,7 +65,12 @@ export class ProbeRegistry {
   create(type: string, spec: Record<string, unknown>, context: ProbeCreateContext): CreatedProbe {
     const t = this.types.get(type);
     if (!t) throw new Error(`unknown check type "${type}" (known: ${this.names().join(", ")})`);
-    return { probe: t.create(spec, context), passive: t.passive ?? false, description: t.describe(spec) };
+    return {
+      probe: t.create(spec, context),
+      passive: t.passive ?? false,
+      oneShot: t.oneShot ?? true,
+      description: t.describe(spec),
+    };
   }
 
   /** The first probe type that understands a TARGET string. */

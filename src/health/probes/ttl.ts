@@ -91,6 +91,7 @@ export const ttlProbe: ProbeType<TtlSpec> = {
   type: "ttl",
   schema: ttlSchema,
   passive: true,
+  oneShot: false,
   create: (spec, { clock }) => new TtlProbe(spec, clock),
   describe: (spec) => `ttl ${formatMs(spec.ttl)}`,
   /** One missed report is a failure and one report a recovery (Consul's TTL); the ttl is

@@ -1,0 +1,72 @@
+import { UsageError } from "../errors.ts";
+import { parseHostPort } from "../health/probes/address.ts";
+import { loadApp } from "../node/apps/index.ts";
+import { LifelineNode } from "../node/node.ts";
+import { openStore } from "../store/index.ts";
+import { createLogger, type LogLevel } from "../util/logger.ts";
+import type { CliIO } from "./io.ts";
+import { untilShutdown } from "./signals.ts";
+
+export interface NodeFlags {
+  id: string;
+  port: string;
+  host?: string;
+  advertise?: string;
+  peers?: string;
+  store?: string;
+  app?: string;
+  sessionTtl?: string;
+  drainDeadline?: string;
+  logLevel?: string;
+}
+
+function positive(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0)
+    throw new UsageError(`--${name} must be a number of milliseconds, not "${v}"`);
+  return n;
+}
+
+/**
+ * `lifeline node`: runs a cluster node until SIGTERM or SIGINT, then drains (GOAWAY to every
+ * connection, wait for clients to move and acknowledgements to flush, up to the drain
+ * deadline) and exits 0. Logs are JSON lines on stderr; the listening address is printed
+ * on stdout as a JSON line, so scripts (and tests) that start nodes on port 0 can read it.
+ */
+export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
+  const port = Number(flags.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port must be 0-65535, not "${flags.port}"`);
+  const peers = (flags.peers ?? "")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  for (const p of peers) if (!parseHostPort(p)) throw new UsageError(`--peers: "${p}" is not host:port`);
+  const logger = createLogger((flags.logLevel ?? "info") as LogLevel);
+  const store = await openStore(flags.store ?? io.env.LIFELINE_STORE);
+  const app = await loadApp(flags.app ?? "echo");
+  const sessionTtl = positive("session-ttl", flags.sessionTtl);
+  const drainDeadline = positive("drain-deadline", flags.drainDeadline);
+  const node = new LifelineNode({
+    id: flags.id,
+    host: flags.host ?? "127.0.0.1",
+    port,
+    ...(flags.advertise ? { advertise: flags.advertise } : {}),
+    store,
+    app,
+    logger,
+    ...(sessionTtl !== undefined ? { sessionTtl } : {}),
+    ...(drainDeadline !== undefined ? { drainDeadline } : {}),
+  });
+  await node.start();
+  io.stdout.write(
+    `${JSON.stringify({ type: "listening", node: node.nodeId, address: node.address, port: node.port, store: store.description, app: app.name })}\n`,
+  );
+  const signal = await untilShutdown();
+  logger.info({ event: "signal", signal }, `${signal}: draining`);
+  await node.drain(`node ${node.nodeId} received ${signal}`);
+  await store.close();
+  io.stdout.write(`${JSON.stringify({ type: "stopped", node: node.nodeId })}\n`);
+  return 0;
+}
