@@ -51,6 +51,8 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option("--session-ttl <ms>", "how long a session survives without a connection")
     .option("--drain-deadline <ms>", "longest wait for clients to move on shutdown")
     .option("--log-level <level>", "debug, info, warn, error or silent", "info")
+    .option("--admin <host:port>", "serve the node admin API (healthz, sessions, topology) here")
+    .option("--admin-token <token>", "bearer token for it (also LIFELINE_ADMIN_TOKEN)")
     .action(async (flags) => setExit(await runNode(flags, io)));
 
   program

@@ -1,7 +1,9 @@
+import { startNodeAdmin } from "../admin/node-admin.ts";
 import { UsageError } from "../errors.ts";
 import { parseHostPort } from "../health/probes/address.ts";
 import { loadApp } from "../node/apps/index.ts";
 import { LifelineNode } from "../node/node.ts";
+import { PeerWatcher } from "../node/peers.ts";
 import { openStore } from "../store/index.ts";
 import { createLogger, type LogLevel } from "../util/logger.ts";
 import type { CliIO } from "./io.ts";
@@ -18,6 +20,8 @@ export interface NodeFlags {
   sessionTtl?: string;
   drainDeadline?: string;
   logLevel?: string;
+  admin?: string;
+  adminToken?: string;
 }
 
 function positive(name: string, v: string | undefined): number | undefined {
@@ -60,12 +64,27 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
     ...(drainDeadline !== undefined ? { drainDeadline } : {}),
   });
   await node.start();
+  const watcher =
+    peers.length > 0
+      ? new PeerWatcher({ peers, logger, onChange: (nodes) => node.setPeers(nodes) })
+      : undefined;
+  watcher?.start();
+  const admin = flags.admin
+    ? await startNodeAdmin({
+        listen: flags.admin,
+        token: flags.adminToken ?? io.env.LIFELINE_ADMIN_TOKEN,
+        node,
+        logger,
+      })
+    : undefined;
   io.stdout.write(
-    `${JSON.stringify({ type: "listening", node: node.nodeId, address: node.address, port: node.port, store: store.description, app: app.name })}\n`,
+    `${JSON.stringify({ type: "listening", node: node.nodeId, address: node.address, port: node.port, store: store.description, app: app.name, admin: admin?.url })}\n`,
   );
   const signal = await untilShutdown();
   logger.info({ event: "signal", signal }, `${signal}: draining`);
   await node.drain(`node ${node.nodeId} received ${signal}`);
+  await watcher?.stop();
+  await admin?.close();
   await store.close();
   io.stdout.write(`${JSON.stringify({ type: "stopped", node: node.nodeId })}\n`);
   return 0;

@@ -1,0 +1,52 @@
+import type { LifelineNode } from "../node/node.ts";
+import type { Logger } from "../util/logger.ts";
+import { type AdminServer, type Request, send, startHttp } from "./http.ts";
+
+/**
+ * A node's admin HTTP server:
+ *
+ *   GET /healthz        200 while the node serves (healthy or degraded), 503 when draining
+ *                       or stopped — for load balancers and orchestrators
+ *   GET /api/sessions   counts: sessions, connections, queued messages (never payloads)
+ *   GET /api/topology   the nodes this node knows, with their state and load
+ *
+ * Security rules: see src/admin/http.ts.
+ */
+export interface NodeAdminOptions {
+  listen: string;
+  token?: string | undefined;
+  node: LifelineNode;
+  logger?: Logger;
+}
+
+export function startNodeAdmin(opts: NodeAdminOptions): Promise<AdminServer> {
+  const { node } = opts;
+  const handle = ({ res, method, url }: Request) => {
+    if (method !== "GET") return send(res, 405, { error: "method not allowed" });
+    switch (url.pathname) {
+      case "/healthz": {
+        const serving = node.state === "healthy" || node.state === "degraded";
+        return send(res, serving ? 200 : 503, node.state);
+      }
+      case "/api/sessions": {
+        const s = node.stats();
+        return send(res, 200, {
+          node: node.nodeId,
+          sessions: s.sessions,
+          connections: s.connections,
+          queue: s.queue,
+        });
+      }
+      case "/api/topology":
+        return send(res, 200, node.topology());
+      default:
+        return send(res, 404, { error: "not found" });
+    }
+  };
+  return startHttp({
+    listen: opts.listen,
+    token: opts.token,
+    ...(opts.logger ? { logger: opts.logger } : {}),
+    handle,
+  });
+}
