@@ -15,8 +15,11 @@ import type {
 import { TYPE } from "./messages.ts";
 
 /**
- * Message bodies. Two encodings, chosen per message by how often it travels
- * (bench/codec.ts measures them; see its numbers in the README):
+ * Message bodies. Two encodings, chosen per message by how often it travels. Measured with
+ * bench/codec.ts on the 2-core dev machine (thousands of operations per second, encode /
+ * decode): a MSG of 100 bytes 8,049 / 3,744 here, against 1,393 / 1,943 for MessagePack
+ * (msgpackr) and 699 / 915 for JSON with base64; an ACK with 16 replies 659 / 592 against
+ * 125 / 207 and 78 / 127. Frames are also the smallest (113 bytes against 136 and 174):
  *
  * - The data path (MSG, ACK, PUSH, PUSH_ACK, PING, PONG, HEARTBEAT) is fixed-layout binary.
  *   Payloads are opaque bytes and go in as they are, with no base64 or escaping; numbers
