@@ -1,7 +1,7 @@
 import type net from "node:net";
 import { ProtocolError } from "../errors.ts";
 import { decodeMessage, encodeMessage } from "../protocol/codec.ts";
-import { FrameParser } from "../protocol/frame.ts";
+import { type Frame, FrameParser } from "../protocol/frame.ts";
 import {
   type ErrorCode,
   type Hello,
@@ -68,6 +68,9 @@ export class NodeConnection implements SessionOutput {
   private ackScheduled = false;
   private closing = false;
   private pausedForQueue = false;
+  /** HELLO is being answered: later frames wait until the session is ready. */
+  private handshaking = false;
+  private readonly backlog: Frame[] = [];
   private pausedForWrites = false;
   private topologyEpoch = -1;
 
@@ -130,20 +133,29 @@ export class NodeConnection implements SessionOutput {
   private onData(chunk: Buffer): void {
     if (this.closing) return;
     const r = this.parser.push(chunk);
-    for (const frame of r.frames) {
-      if (this.closing) return;
-      const msg = decodeMessage(frame);
+    for (const f of r.frames) this.backlog.push(f);
+    this.dispatchBacklog();
+    if (r.error) {
+      this.fail(
+        r.error.code === "LL_FRAME_TOO_LARGE" ? "LL_FRAME_TOO_LARGE" : "LL_PROTOCOL",
+        r.error.message,
+      );
+    }
+  }
+
+  /**
+   * Dispatches parsed frames until the handler queue is full or the handshake is in
+   * progress; the rest wait here (at most one socket read of frames, as reading pauses).
+   */
+  private dispatchBacklog(): void {
+    while (this.backlog.length > 0 && !this.closing && !this.handshaking && !this.pausedForQueue) {
+      const msg = decodeMessage(this.backlog.shift()!);
       if (msg instanceof ProtocolError) {
         this.fail(msg.code === "LL_UNKNOWN_TYPE" ? "LL_UNKNOWN_TYPE" : "LL_PROTOCOL", msg.message);
         return;
       }
       this.dispatch(msg);
     }
-    if (r.error)
-      this.fail(
-        r.error.code === "LL_FRAME_TOO_LARGE" ? "LL_FRAME_TOO_LARGE" : "LL_PROTOCOL",
-        r.error.message,
-      );
   }
 
   private dispatch(msg: Message): void {
@@ -154,8 +166,12 @@ export class NodeConnection implements SessionOutput {
       }
       this.role = msg.role;
       this.handshakeTimer?.cancel();
+      this.handshaking = true;
       this.socket.pause(); // nothing else until the session is ready
-      void this.onHello(msg);
+      void this.onHello(msg).finally(() => {
+        this.handshaking = false;
+        this.dispatchBacklog();
+      });
       return;
     }
     switch (msg.type) {
@@ -284,6 +300,7 @@ export class NodeConnection implements SessionOutput {
     if (full !== this.pausedForQueue && (full || depth <= this.host.limits.maxQueue / 2)) {
       this.pausedForQueue = full;
       this.updateReading();
+      if (!full) queueMicrotask(() => this.dispatchBacklog());
     }
   }
 

@@ -28,7 +28,7 @@ export class PeerWatcher {
   /** Last node id and load heard from each address (failed results carry none). */
   private readonly known = new Map<string, { id: string; load?: NodeLoad }>();
 
-  constructor(private readonly opts: PeerWatcherOptions) {
+  constructor(opts: PeerWatcherOptions) {
     const registry = defaultRegistry();
     const config = resolveConfig(
       {

@@ -6,6 +6,7 @@ import type { App, AppContext } from "../app.ts";
  *
  *   {"op":"publish","topic":"t","data":"text"}          → {"ok":true}
  *   {"op":"subscribe","topic":"t","after":0|"end"}      → {"ok":true,"head":N}
+ *     (`after` beyond the current head counts as the head: nothing to come is skipped)
  *   {"op":"unsubscribe","topic":"t"}                    → {"ok":true}
  *   {"op":"head","topic":"t"}                           → {"ok":true,"head":N}
  *   {"op":"read","topic":"t","after":N,"limit":100}     → {"ok":true,"entries":[{offset,at,data}]}
@@ -58,9 +59,13 @@ async function run(payload: Uint8Array, ctx: AppContext): Promise<string> {
       ctx.publish(c.topic, data);
       return reply({ ok: true });
     }
-    case "subscribe":
-      ctx.subscribe(c.topic, c.after);
-      return reply({ ok: true, head: await ctx.topicHead(c.topic) });
+    case "subscribe": {
+      // An offset past the end (a topic that was reset, a client's stale memory) would
+      // silently skip entries yet to come: start from the end instead.
+      const head = await ctx.topicHead(c.topic);
+      ctx.subscribe(c.topic, c.after === "end" ? "end" : Math.min(c.after, head));
+      return reply({ ok: true, head });
+    }
     case "unsubscribe":
       ctx.unsubscribe(c.topic);
       return reply({ ok: true });
