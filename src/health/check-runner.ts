@@ -108,6 +108,8 @@ export class CheckRunner {
   private lastSpoiled = false;
   /** Spoiled results in a row (monitor-side failures, long stalls). */
   private spoiledStreak = 0;
+  /** Passive attempts in a row that failed the moment they started. */
+  private instantFailures = 0;
 
   constructor(
     spec: RunnerSpec,
@@ -232,8 +234,15 @@ export class CheckRunner {
     let delay: number;
     if (this.lastSpoiled) {
       delay = Math.min(this.settings.interval, RETRY_AFTER_SPOIL * 2 ** Math.min(16, this.spoiledStreak - 1));
-    } else if (this.passive) delay = 0;
-    else {
+    } else if (this.passive) {
+      // Passive attempts run back to back, as they wait on the target; one that fails at
+      // once, again and again, has nothing to wait on and must not spin.
+      const instant = this.last?.status === "fail" && this.deps.clock.now() - started < 5;
+      this.instantFailures = instant ? this.instantFailures + 1 : 0;
+      delay = instant
+        ? Math.min(this.settings.interval, 10 * 2 ** Math.min(10, this.instantFailures - 1))
+        : 0;
+    } else {
       delay = nextDelay(verdict, this.settings, this.downAttempts, this.deps.random);
       delay = Math.max(0, started + delay - this.deps.clock.now());
     }
@@ -458,7 +467,10 @@ export class CheckRunner {
       this.detector.failure(true, outcome.conclusive === true);
     }
     this.count(a);
-    this.record(a, { ...outcome, latency }, late && outcome.status !== "fail" ? { late: true } : {});
+    const extra: Partial<CheckResult> = {};
+    if (late && outcome.status !== "fail") extra.late = true;
+    if (outcome.kind === "timeout" && !late) extra.selfTimed = true;
+    this.record(a, { ...outcome, latency }, extra);
     this.deps.onChange();
   }
 

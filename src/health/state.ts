@@ -45,7 +45,10 @@ export interface Assessment {
 export function describeFailure(r: CheckResult | undefined): string {
   if (!r) return "no result";
   const errno = r.errno ? ` (${r.errno})` : "";
-  if (r.kind === "timeout") return `timeout after ${ms(r.timeout)}${errno}`;
+  // An engine deadline says how long it waited; a probe that judged the silence itself
+  // (the heartbeat probe) says what it saw.
+  if (r.kind === "timeout")
+    return r.selfTimed ? `timeout: ${r.message}${errno}` : `timeout after ${ms(r.timeout)}${errno}`;
   const kind = r.kind ?? "failed";
   // Node's messages repeat the errno ("connect ECONNREFUSED 127.0.0.1:80"): say it once.
   if (!r.message || r.message === kind || (r.errno && r.message.includes(r.errno))) return `${kind}${errno}`;

@@ -77,6 +77,9 @@ export interface CheckResult extends ProbeOutcome {
   spoiled?: string;
   /** From a passive check (a report, not a probe): its latency is only the wait. */
   passive?: boolean;
+  /** A timeout the probe judged itself, before the engine's deadline (the heartbeat probe's
+   *  phi): its message says what it saw; `timeout` is only the engine's safety net. */
+  selfTimed?: boolean;
 }
 
 /** Evidence attached to a transition: why the engine decided. */

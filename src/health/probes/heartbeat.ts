@@ -52,6 +52,9 @@ export type HeartbeatSpec = z.infer<typeof heartbeatSchema>;
 
 type Waiter = { done: (outcome: ProbeOutcome) => void; ctx: ProbeContext };
 
+/** Silence (ms) after which a down node's connection is replaced by a fresh one. */
+const RECONNECT_AFTER_SILENCE = 10_000;
+
 export class HeartbeatProbe implements Probe {
   private conn: ProtocolConnection | undefined;
   private detector: PhiAccrualDetector;
@@ -63,6 +66,8 @@ export class HeartbeatProbe implements Probe {
   private rtt: number | undefined;
   private closed = false;
   private attempts = 0;
+  /** Failed attempts in a row while already down and silent (paces them). */
+  private silentRounds = 0;
 
   constructor(
     private readonly spec: HeartbeatSpec,
@@ -109,11 +114,13 @@ export class HeartbeatProbe implements Probe {
         return { status: "fail", kind: "closed", message: "probe closed" };
       }
       this.conn = conn;
+      this.broken = false;
       this.nodeId = conn.welcome.nodeId;
       this.rtt = conn.connectTime;
       this.detector.resetArrival();
       conn.on("message", (m) => {
         if (m.type === "heartbeat") {
+          this.silentRounds = 0;
           this.detector.heartbeat(this.clock.now());
           this.latest = m;
           this.waiter?.done(this.verdictOf(m));
@@ -135,15 +142,15 @@ export class HeartbeatProbe implements Probe {
       conn.start();
       return undefined;
     } catch (err) {
-      const wasBroken = this.broken;
       const { kind, errno, message } = describe(err);
       const outcome: ProbeOutcome = { status: "fail", kind, message };
       if (errno) outcome.errno = errno;
-      if (wasBroken && kind === "refused") {
+      // After a broken connection, a reconnect that is refused — or accepted and reset by a
+      // process that is just dying — means the process is gone.
+      if (this.broken && (kind === "refused" || kind === "reset")) {
         outcome.conclusive = true;
-        outcome.message = "the connection broke and the reconnect was refused";
+        outcome.message = `the connection broke and the reconnect was ${kind === "refused" ? "refused" : "reset"}`;
       }
-      this.broken = false;
       return outcome;
     }
   }
@@ -168,8 +175,21 @@ export class HeartbeatProbe implements Probe {
       ctx.signal.addEventListener("abort", onAbort, { once: true });
       const arm = () => {
         const last = this.detector.lastArrival ?? this.clock.now();
-        const level = this.phiNow() >= this.spec.suspectPhi ? this.spec.downPhi : this.spec.suspectPhi;
-        const due = last + this.detector.silenceFor(level) + this.stalled(last);
+        const phiNow = this.phiNow();
+        const level = phiNow >= this.spec.suspectPhi ? this.spec.downPhi : this.spec.suspectPhi;
+        let due = last + this.detector.silenceFor(level) + this.stalled(last);
+        if (phiNow >= this.spec.downPhi) {
+          // Already down and still silent: say so again only every so often (growing up
+          // to 5 s), not in a tight loop; after a long silence, start a fresh connection
+          // (the old one may be dead for good, e.g. behind a dropped route).
+          this.silentRounds++;
+          due = this.clock.now() + Math.min(5000, this.spec.heartbeat * 2 ** Math.min(4, this.silentRounds));
+          if (this.clock.now() - last > RECONNECT_AFTER_SILENCE && this.conn) {
+            const stale = this.conn;
+            this.conn = undefined;
+            stale.destroy();
+          }
+        }
         timer = this.clock.timeout(Math.max(1, due - this.clock.now()), () =>
           // Judge after pending I/O: heartbeats that arrived during a stall count first.
           this.clock.immediate(() => {

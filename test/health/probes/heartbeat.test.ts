@@ -8,6 +8,7 @@ import { echoApp } from "../../../src/node/apps/echo.ts";
 import { LifelineNode } from "../../../src/node/node.ts";
 import { MemoryStore } from "../../../src/store/memory.ts";
 import { until } from "../../support/node-client.ts";
+import { faultyProxy } from "../../support/proxy.ts";
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -92,5 +93,48 @@ describe("heartbeat probe", () => {
     await until(() => engine.target("n")?.state === "down", 5000);
     await node(port);
     await until(() => engine.target("n")?.state === "healthy", 15_000);
+  });
+
+  it("a frozen node is suspect, then down, and while silent the probe does not spin", async () => {
+    const n = await node();
+    const proxy = await faultyProxy(n.address);
+    cleanups.push(() => proxy.close());
+    const { engine, seen } = watch(proxy.address);
+    await until(() => engine.target("n")?.state === "healthy", 5000);
+    const frozenAt = Date.now();
+    proxy.setMode("freeze");
+    await until(() => engine.target("n")?.state === "down", 10_000);
+    const tookMs = Date.now() - frozenAt;
+    expect(tookMs).toBeLessThan(8000); // phi with 100 ms heartbeats: ~1-2 s here; generous
+    const down = seen.find((t) => t.to === "down")!;
+    expect(down.kind).toBe("timeout");
+    expect(down.reason).toMatch(/last timeout: (?!after)/); // what the probe saw, not an engine deadline
+    expect(seen.some((t) => t.to === "suspect")).toBe(true);
+    // Still silent: a few results over 3 s, not thousands.
+    let during = 0;
+    const onResult = () => during++;
+    engine.on("result", onResult);
+    await new Promise((r) => setTimeout(r, 3000));
+    engine.off("result", onResult);
+    expect(during).toBeLessThan(40);
+    expect(engine.target("n")?.state).toBe("down");
+    // Thawed, the node is healthy again.
+    proxy.setMode("pass");
+    await until(() => engine.target("n")?.state === "healthy", 20_000);
+  }, 40_000);
+
+  it("a broken connection whose reconnect is reset is down at once, without suspicion", async () => {
+    const n = await node();
+    const proxy = await faultyProxy(n.address);
+    cleanups.push(() => proxy.close());
+    const { engine, seen } = watch(proxy.address);
+    await until(() => engine.target("n")?.state === "healthy", 5000);
+    const at = Date.now();
+    proxy.setMode("reset");
+    await until(() => engine.target("n")?.state === "down", 5000);
+    expect(Date.now() - at).toBeLessThan(2000);
+    const down = seen.find((t) => t.to === "down")!;
+    expect(down.from).toBe("healthy");
+    expect(down.reason).toContain("reconnect was reset");
   });
 });
