@@ -189,8 +189,15 @@ export async function startMonitor(
 
 /** `lifeline monitor`: runs until SIGINT or SIGTERM, then exits 0. */
 export async function runMonitor(targets: string[], flags: MonitorFlags, io: CliIO): Promise<number> {
-  const handle = await startMonitor(targets, flags, io);
-  await untilShutdown();
+  const shutdown = untilShutdown();
+  let handle: Awaited<ReturnType<typeof startMonitor>>;
+  try {
+    handle = await startMonitor(targets, flags, io);
+  } catch (err) {
+    shutdown.cancel();
+    throw err;
+  }
+  await shutdown;
   await handle.stop();
   return 0;
 }

@@ -63,24 +63,36 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
     ...(sessionTtl !== undefined ? { sessionTtl } : {}),
     ...(drainDeadline !== undefined ? { drainDeadline } : {}),
   });
-  await node.start();
-  const watcher =
-    peers.length > 0
-      ? new PeerWatcher({ peers, logger, onChange: (nodes) => node.setPeers(nodes) })
+  // Listen for signals before announcing the port (see untilShutdown).
+  const shutdown = untilShutdown();
+  let watcher: PeerWatcher | undefined;
+  let admin: Awaited<ReturnType<typeof startNodeAdmin>> | undefined;
+  try {
+    await node.start();
+    watcher =
+      peers.length > 0
+        ? new PeerWatcher({ peers, logger, onChange: (nodes) => node.setPeers(nodes) })
+        : undefined;
+    watcher?.start();
+    admin = flags.admin
+      ? await startNodeAdmin({
+          listen: flags.admin,
+          token: flags.adminToken ?? io.env.LIFELINE_ADMIN_TOKEN,
+          node,
+          logger,
+        })
       : undefined;
-  watcher?.start();
-  const admin = flags.admin
-    ? await startNodeAdmin({
-        listen: flags.admin,
-        token: flags.adminToken ?? io.env.LIFELINE_ADMIN_TOKEN,
-        node,
-        logger,
-      })
-    : undefined;
+  } catch (err) {
+    shutdown.cancel();
+    await watcher?.stop();
+    await node.stop().catch(() => {});
+    await store.close();
+    throw err;
+  }
   io.stdout.write(
     `${JSON.stringify({ type: "listening", node: node.nodeId, address: node.address, port: node.port, store: store.description, app: app.name, admin: admin?.url })}\n`,
   );
-  const signal = await untilShutdown();
+  const signal = await shutdown;
   logger.info({ event: "signal", signal }, `${signal}: draining`);
   await node.drain(`node ${node.nodeId} received ${signal}`);
   await watcher?.stop();

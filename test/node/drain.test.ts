@@ -67,6 +67,34 @@ describe("graceful drain", () => {
     }
   });
 
+  it("SIGTERM after the reader of stdout went away still exits 0 (EPIPE is not a crash)", async () => {
+    const child = spawn(
+      process.execPath,
+      ["bin/lifeline.js", "node", "--id", "d3", "--port", "0", "--store", "memory", "--log-level", "warn"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    try {
+      let stderr = "";
+      child.stderr.on("data", (d) => {
+        stderr += d;
+      });
+      const lines = createInterface({ input: child.stdout });
+      await new Promise<void>((resolve, reject) => {
+        lines.once("line", () => resolve());
+        child.once("exit", (code) => reject(new Error(`node exited early with ${code}`)));
+      });
+      lines.close();
+      child.stdout.destroy(); // the parent stops reading: the node's next write meets EPIPE
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      child.kill("SIGTERM");
+      const code = await exited;
+      expect(code, `exit ${code}, signal ${child.signalCode}, stderr: ${stderr}`).toBe(0);
+      expect(stderr).not.toMatch(/EPIPE/);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+
   it("drain finishes early when clients leave, and commits what was queued first", async () => {
     const node = new LifelineNode({
       id: "d2",
