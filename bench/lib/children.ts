@@ -35,6 +35,10 @@ export function liveChildren(): NodeChild[] {
  * because Node cannot raise its own descriptor limit. After the `exec` the child's pid is
  * the node process itself, so /proc/PID describes the program being measured.
  *
+ * `nodeArgs` replaces `--import tsx` (`[]` for bin/lifeline.js, which registers tsx itself).
+ * `wrap` is a command prefix that execs what follows in place, such as
+ * `["ip", "netns", "exec", NS]`: the pid is still the node process's.
+ *
  * stdin is a pipe the child may watch: it closes if this process dies, however it dies.
  * Every JSON line on stdout goes to `onLine`.
  */
@@ -42,11 +46,18 @@ export function spawnNode(
   name: string,
   script: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; nofile?: number; onLine?: (msg: Record<string, unknown>) => void },
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    nofile?: number;
+    onLine?: (msg: Record<string, unknown>) => void;
+    nodeArgs?: string[];
+    wrap?: string[];
+  },
 ): NodeChild {
   const nofile = opts.nofile ?? 20_000;
   const cmd = `ulimit -n ${nofile} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"`;
-  const child = spawn("bash", ["-c", cmd, process.execPath, "--import", "tsx", script, ...args], {
+  const command = [...(opts.wrap ?? []), process.execPath, ...(opts.nodeArgs ?? ["--import", "tsx"])];
+  const child = spawn("bash", ["-c", cmd, ...command, script, ...args], {
     cwd: repoRoot,
     env: opts.env ?? process.env,
     stdio: ["pipe", "pipe", "pipe"],

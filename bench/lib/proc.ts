@@ -97,3 +97,34 @@ export class ProcSampler {
     return this.samples.reduce((m, s) => Math.max(m, s[key]), 0);
   }
 }
+
+export interface MachineCpu {
+  /** Jiffies spent busy (everything but idle and iowait), all CPUs together. */
+  busy: number;
+  /** All jiffies, all CPUs together. */
+  total: number;
+}
+
+/** The machine's CPU counters from the first line of /proc/stat; undefined off Linux. */
+export function readMachineCpu(): MachineCpu | undefined {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const total = f.slice(0, 8).reduce((s, v) => s + v, 0);
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The machine's CPU use between two readings, % of one core (so 2 busy cores = 200 %). */
+export function machineCpuPercent(
+  a: MachineCpu | undefined,
+  b: MachineCpu | undefined,
+  cores: number,
+): number {
+  if (!a || !b || b.total <= a.total) return Number.NaN;
+  return ((b.busy - a.busy) / (b.total - a.total)) * 100 * cores;
+}

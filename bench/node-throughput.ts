@@ -1,0 +1,669 @@
+/**
+ * node-throughput: how many client messages per second does one `lifeline node` acknowledge
+ * (with their replies), and how long does each wait — for 1, 10 and 100 concurrent clients,
+ * on the memory and the SQLite store?
+ *
+ *   npx tsx bench/node-throughput.ts [--seconds S] [--warmup S] [--window W] [--clients LIST]
+ *                                    [--stores memory,sqlite] [--payload BYTES] [--sqlite-dir DIR]
+ *                                    [--quick] [--out DIR] [--run-id ID]
+ *
+ * Each cell (store × clients) starts a fresh `lifeline node --app echo` child (the SQLite
+ * store in a file in a temporary directory, removed afterwards; `--sqlite-dir` chooses where
+ * that directory is made: a tmpfs such as /dev/shm takes the disk out of the measurement).
+ * The clients run in this
+ * process: each opens a session (ProtocolConnection, role client) and keeps up to W messages
+ * in flight — every acknowledgement makes room for the next — so the node always has work.
+ * A message counts when its acknowledgement arrives with its reply (the echo, checked
+ * byte for byte); its latency runs from the send to that acknowledgement. After a warm-up
+ * (not counted), S seconds are measured; then the clients stop sending, wait for what is
+ * in flight, and close, and the node is stopped with SIGTERM (it must drain and exit 0).
+ *
+ * CPU: the node's from /proc/PID/stat (utime+stime over wall time, % of one core), and this
+ * process's (the clients') from process.cpuUsage(), over the measured window. On a small
+ * machine the two compete for the cores: the table says which one was saturated.
+ *
+ * Defaults: S=5, warm-up 1 s, W=32, clients 1,10,100, payload 100 bytes; `--quick`: S=1,
+ * warm-up 0.5 s. Prints a Markdown table on stdout and writes DIR/node-throughput.json and
+ * .md (DIR: bench/results).
+ */
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os, { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { ProtocolConnection } from "../src/client/connection.ts";
+import type { Message } from "../src/protocol/messages.ts";
+import {
+  killAllSync,
+  type NodeChild,
+  pgrep,
+  repoRoot,
+  spawnNode,
+  stillRunning,
+  stopAll,
+  stopChild,
+} from "./lib/children.ts";
+import { machineCpuPercent, ProcSampler, readMachineCpu } from "./lib/proc.ts";
+import { Progress } from "./lib/progress.ts";
+import { hostInfo, markdownTable, num, writeResults } from "./lib/report.ts";
+import { quantile } from "./lib/stats.ts";
+
+const NAME = "node-throughput";
+const BIN = join(repoRoot, "bin", "lifeline.js");
+const STORES = ["memory", "sqlite"] as const;
+type StoreKind = (typeof STORES)[number];
+
+const USAGE = `usage: npx tsx bench/${NAME}.ts [options]
+  --seconds S      measured seconds per cell (default 5; --quick 1)
+  --warmup S       seconds of load before measuring (default 1; --quick 0.5)
+  --window W       messages in flight per client (default 32)
+  --clients LIST   concurrent clients, comma-separated (default 1,10,100)
+  --stores LIST    comma-separated subset of: ${STORES.join(", ")}
+  --payload BYTES  message size (default 100, at least 8)
+  --sqlite-dir DIR where the SQLite store's temporary directory is made (default: the OS temp dir)
+  --quick          S=1, warm-up 0.5 s: a smoke run (explicit values still win)
+  --out DIR        results directory (default bench/results)
+  --run-id ID      tag for this run's child processes (default: random)`;
+
+class UsageError extends Error {}
+
+interface Options {
+  seconds: number;
+  warmup: number;
+  window: number;
+  clients: number[];
+  stores: StoreKind[];
+  payload: number;
+  sqliteDir: string;
+  quick: boolean;
+  out: string;
+  runId: string;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      seconds: { type: "string" },
+      warmup: { type: "string" },
+      window: { type: "string" },
+      clients: { type: "string" },
+      stores: { type: "string" },
+      payload: { type: "string" },
+      "sqlite-dir": { type: "string" },
+      quick: { type: "boolean", default: false },
+      out: { type: "string" },
+      "run-id": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const number = (name: string, v: string | undefined, fallback: number, min: number, int: boolean) => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || (int && !Number.isInteger(n)))
+      throw new UsageError(`--${name} must be ${int ? "an integer" : "a number"} >= ${min}`);
+    return n;
+  };
+  const quick = values.quick === true;
+  const clients = (values.clients ?? "1,10,100")
+    .split(",")
+    .map((s) => number("clients", s.trim(), 0, 1, true));
+  let stores: StoreKind[] = [...STORES];
+  if (values.stores !== undefined) {
+    const ids = values.stores.split(",").map((s) => s.trim());
+    const unknown = ids.filter((id) => !(STORES as readonly string[]).includes(id));
+    if (unknown.length > 0)
+      throw new UsageError(`--stores: unknown ${unknown.join(", ")} (known: ${STORES})`);
+    stores = STORES.filter((s) => ids.includes(s));
+  }
+  return {
+    seconds: number("seconds", values.seconds, quick ? 1 : 5, 0.1, false),
+    warmup: number("warmup", values.warmup, quick ? 0.5 : 1, 0, false),
+    window: number("window", values.window, 32, 1, true),
+    clients,
+    stores,
+    payload: number("payload", values.payload, 100, 8, true),
+    sqliteDir: resolve(values["sqlite-dir"] ?? tmpdir()),
+    quick,
+    out: resolve(values.out ?? join(repoRoot, "bench", "results")),
+    runId: values["run-id"] ?? randomUUID().slice(0, 8),
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
+
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("LIFELINE_")) env[k] = v;
+  return env;
+}
+
+/** Rejects if `child` exits before `p` settles, or after `ms`. */
+function guard<T>(p: Promise<T>, child: NodeChild, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    child.exited.then((code) => {
+      throw new Error(`${child.name} exited (${code}) before ${what}:\n${child.stderrTail.join("\n")}`);
+    }),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${child.name}: no ${what} within ${ms / 1000} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Latencies in ms, growing without reallocating per sample. */
+class Samples {
+  private buf = new Float64Array(1 << 16);
+  n = 0;
+  add(v: number): void {
+    if (this.n === this.buf.length) {
+      const next = new Float64Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
+    }
+    this.buf[this.n++] = v;
+  }
+  sorted(): Float64Array {
+    return this.buf.slice(0, this.n).sort();
+  }
+}
+
+/** What every client of a cell shares: the measuring window and the counters. */
+interface Shared {
+  /** performance.now() bounds of the measured window; acknowledgements outside are not counted. */
+  from: number;
+  to: number;
+  sending: boolean;
+  latencies: Samples;
+  acked: number;
+  badReplies: number;
+  missingReplies: number;
+  errors: string[];
+}
+
+/**
+ * One session keeping up to `window` messages in flight. Sequence numbers are consecutive
+ * and acknowledgements cumulative, so the send times live in a ring indexed by seq % window.
+ */
+class BenchClient {
+  private nextSeq = 1;
+  private ackedUpTo = 0;
+  private readonly sentAt: Float64Array;
+  private readonly payload: Buffer;
+  private closing = false;
+  private onIdle: (() => void) | undefined;
+
+  constructor(
+    private readonly conn: ProtocolConnection,
+    private readonly window: number,
+    payloadSize: number,
+    private readonly shared: Shared,
+  ) {
+    this.sentAt = new Float64Array(window);
+    this.payload = Buffer.alloc(payloadSize, 0x61);
+    conn.on("message", (m) => this.onMessage(m));
+    conn.on("close", (info) => {
+      if (!this.closing) shared.errors.push(`connection closed: ${info.error?.message ?? "by the node"}`);
+      this.onIdle?.();
+    });
+    conn.start();
+  }
+
+  get inFlight(): number {
+    return this.nextSeq - 1 - this.ackedUpTo;
+  }
+
+  fill(): void {
+    while (this.shared.sending && this.inFlight < this.window && this.conn.isOpen) {
+      const seq = this.nextSeq++;
+      // The sequence in the first bytes, so that each reply can be checked against its message.
+      const payload = Buffer.from(this.payload);
+      payload.writeUInt32LE(seq, 0);
+      this.sentAt[seq % this.window] = performance.now();
+      this.conn.send({ type: "msg", seq, payload });
+    }
+  }
+
+  private onMessage(m: Message): void {
+    if (m.type === "error") {
+      this.shared.errors.push(`${m.code}: ${m.message}`);
+      return;
+    }
+    if (m.type !== "ack" || m.upTo <= this.ackedUpTo) return;
+    const now = performance.now();
+    const s = this.shared;
+    const counting = now >= s.from && now <= s.to;
+    let r = 0;
+    for (let seq = this.ackedUpTo + 1; seq <= m.upTo; seq++) {
+      // Replies come in sequence order with the acknowledgement that covers them.
+      while (r < m.replies.length && m.replies[r]!.seq < seq) r++;
+      const reply = m.replies[r];
+      if (reply?.seq !== seq) s.missingReplies++;
+      else {
+        const p = reply.payload;
+        if (
+          p.length !== this.payload.length ||
+          Buffer.from(p.buffer, p.byteOffset, 4).readUInt32LE(0) !== seq
+        )
+          s.badReplies++;
+      }
+      if (counting) {
+        s.acked++;
+        s.latencies.add(now - this.sentAt[seq % this.window]!);
+      }
+    }
+    this.ackedUpTo = m.upTo;
+    if (s.sending) this.fill();
+    else if (this.inFlight === 0) this.onIdle?.();
+  }
+
+  /** Resolves when nothing is in flight any more (or after `ms`, or when the connection closes). */
+  idle(ms: number): Promise<void> {
+    if (this.inFlight === 0 || !this.conn.isOpen) return Promise.resolve();
+    return new Promise((resolvePromise) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolvePromise();
+      }
+      this.onIdle = done;
+    });
+  }
+
+  close(): void {
+    this.closing = true;
+    this.conn.close();
+  }
+}
+
+interface Cell {
+  store: StoreKind;
+  clients: number;
+  window: number;
+  payload: number;
+  measuredSeconds: number;
+  acked: number;
+  perSecond: number;
+  p50ms: number;
+  p99ms: number;
+  maxMs: number;
+  nodeCpu: number;
+  nodeCpuMax: number;
+  nodeRssMaxMb: number;
+  clientCpu: number;
+  /** CPU used by everything else on the machine over the window, % of one core. */
+  otherCpu: number;
+  badReplies: number;
+  missingReplies: number;
+  errors: string[];
+  nodePid: number;
+  nodeExit: number | string;
+  nodeStderrTail: string[];
+  connectMs: number;
+}
+
+const allPids: number[] = [];
+const tempDirs: string[] = [];
+/** Every temporary directory made, for the results (all are removed). */
+const madeDirs: string[] = [];
+const progress = new Progress();
+let interrupted = false;
+let openClients: BenchClient[] = [];
+
+async function runCell(store: StoreKind, clients: number, label: string, opts: Options): Promise<Cell> {
+  let url = "memory";
+  if (store === "sqlite") {
+    const dir = mkdtempSync(join(opts.sqliteDir, "lifeline-bench-throughput-"));
+    tempDirs.push(dir);
+    madeDirs.push(dir);
+    url = `sqlite:${join(dir, "node.db")}`;
+  }
+  progress.update(`${label} starting the node…`);
+  let gotPort: (port: number) => void = () => {};
+  const portP = new Promise<number>((r) => {
+    gotPort = r;
+  });
+  const node = spawnNode(
+    `node ${store}`,
+    BIN,
+    [
+      "node",
+      "--id",
+      `${opts.runId}-${store}-${clients}`,
+      "--port",
+      "0",
+      "--store",
+      url,
+      "--app",
+      "echo",
+      "--log-level",
+      "warn",
+    ],
+    {
+      env: childEnv(),
+      nodeArgs: [], // bin/lifeline.js registers tsx itself
+      onLine: (msg) => {
+        if (msg.type === "listening") gotPort(Number(msg.port));
+      },
+    },
+  );
+  allPids.push(node.pid);
+  const port = await guard(portP, node, 60_000, "its listening line");
+
+  progress.update(`${label} connecting ${clients} clients…`);
+  const shared: Shared = {
+    from: Number.POSITIVE_INFINITY,
+    to: Number.POSITIVE_INFINITY,
+    sending: true,
+    latencies: new Samples(),
+    acked: 0,
+    badReplies: 0,
+    missingReplies: 0,
+    errors: [],
+  };
+  const c0 = performance.now();
+  const conns = await Promise.all(
+    Array.from({ length: clients }, () =>
+      ProtocolConnection.connect({
+        address: `127.0.0.1:${port}`,
+        role: "client",
+        timeout: 15_000,
+        name: "bench node-throughput",
+      }),
+    ),
+  );
+  const connectMs = performance.now() - c0;
+  const list = conns.map((c) => new BenchClient(c, opts.window, opts.payload, shared));
+  openClients = list;
+
+  for (const c of list) c.fill();
+  await sleep(opts.warmup * 1000);
+  if (interrupted) throw new Error("interrupted");
+
+  const sampler = new ProcSampler(node.pid);
+  const machine0 = readMachineCpu();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  shared.from = t0;
+  shared.to = t0 + opts.seconds * 1000;
+  const end = shared.to;
+  for (let i = 1; performance.now() < end; i++) {
+    await sleep(Math.min(end, t0 + i * 1000) - performance.now());
+    if (interrupted) throw new Error("interrupted");
+    const s = sampler.sample();
+    if (!s) throw new Error(`${node.name} (pid ${node.pid}) has gone:\n${node.stderrTail.join("\n")}`);
+    const elapsed = (performance.now() - t0) / 1000;
+    progress.update(
+      `${label} ${num(elapsed, 1)}/${opts.seconds} s · ${num(shared.acked / elapsed)} msgs/s · node cpu ${num(s.cpu)}%`,
+    );
+  }
+  const t1 = performance.now();
+  const cpu = process.cpuUsage(cpu0);
+  sampler.sample();
+  const machine = machineCpuPercent(machine0, readMachineCpu(), os.cpus().length);
+  shared.sending = false;
+  const measured = (t1 - t0) / 1000;
+
+  progress.update(`${label} draining…`);
+  await Promise.all(list.map((c) => c.idle(10_000)));
+  for (const c of list) c.close();
+  openClients = [];
+
+  progress.update(`${label} stopping the node…`);
+  const exit = await stopChild(node, "SIGTERM", 15_000);
+  const sorted = shared.latencies.sorted();
+  const nodeCpu = sampler.meanCpu();
+  const clientCpu = ((cpu.user + cpu.system) / 1000 / (t1 - t0)) * 100;
+  return {
+    store,
+    clients,
+    window: opts.window,
+    payload: opts.payload,
+    measuredSeconds: measured,
+    acked: shared.acked,
+    perSecond: shared.acked / measured,
+    p50ms: quantile(sorted, 0.5),
+    p99ms: quantile(sorted, 0.99),
+    maxMs: sorted[sorted.length - 1] ?? Number.NaN,
+    nodeCpu,
+    nodeCpuMax: sampler.max("cpu"),
+    nodeRssMaxMb: sampler.max("rssMb"),
+    clientCpu,
+    otherCpu: Math.max(0, machine - nodeCpu - clientCpu),
+    badReplies: shared.badReplies,
+    missingReplies: shared.missingReplies,
+    errors: shared.errors.slice(0, 20),
+    nodePid: node.pid,
+    nodeExit: exit,
+    nodeStderrTail: node.stderrTail.slice(-10),
+    connectMs,
+  };
+}
+
+/** Which side was saturated: a process near 100 % of a core (both may be), or the cores. */
+function bottleneck(c: Cell): string {
+  const parts: string[] = [];
+  if (c.nodeCpu >= 90) parts.push("node");
+  if (c.clientCpu >= 90) parts.push("clients");
+  const busy = c.nodeCpu + c.clientCpu + (Number.isFinite(c.otherCpu) ? c.otherCpu : 0);
+  if (parts.length === 0 && busy >= os.cpus().length * 100 * 0.9) parts.push("cores");
+  return parts.join(" + ") || "-";
+}
+
+function table(cells: Cell[]): string {
+  return markdownTable(
+    [
+      "store",
+      "clients",
+      "in flight/client",
+      "msgs/s",
+      "p50 ms",
+      "p99 ms",
+      "max ms",
+      "node CPU %",
+      "clients CPU %",
+      "other CPU %",
+      "saturated",
+      "errors",
+    ],
+    cells.map((c) => [
+      c.store,
+      c.clients,
+      c.window,
+      num(c.perSecond),
+      num(c.p50ms, 2),
+      num(c.p99ms, 2),
+      num(c.maxMs, 1),
+      num(c.nodeCpu),
+      num(c.clientCpu),
+      num(c.otherCpu),
+      bottleneck(c),
+      c.errors.length + c.badReplies + c.missingReplies + (c.nodeExit === 0 ? 0 : 1),
+    ]),
+  );
+}
+
+function notes(cells: Cell[]): string[] {
+  const out: string[] = [];
+  for (const c of cells) {
+    const id = `${c.store}, ${c.clients} clients`;
+    if (c.errors.length > 0) out.push(`- ${id}: ${c.errors.length} errors, e.g. ${c.errors[0]}`);
+    if (c.badReplies > 0) out.push(`- ${id}: ${c.badReplies} replies did not echo their message`);
+    if (c.missingReplies > 0) out.push(`- ${id}: ${c.missingReplies} acknowledgements came without a reply`);
+    if (c.nodeExit !== 0)
+      out.push(`- ${id}: the node exited with ${c.nodeExit} after SIGTERM: ${c.nodeStderrTail.at(-1) ?? ""}`);
+  }
+  return out;
+}
+
+/** The type of the file system holding `path` (longest mount point in /proc/mounts), if known. */
+function fsType(path: string): string | undefined {
+  try {
+    let best: { at: string; type: string } | undefined;
+    for (const line of readFileSync("/proc/mounts", "utf8").split("\n")) {
+      const [, at, type] = line.split(" ");
+      if (!at || !type) continue;
+      const inside = path === at || path.startsWith(at.endsWith("/") ? at : `${at}/`);
+      if (inside && (!best || at.length > best.at.length)) best = { at, type };
+    }
+    return best?.type;
+  } catch {
+    return undefined;
+  }
+}
+
+function settingsLine(opts: Options): string {
+  const fs = fsType(opts.sqliteDir);
+  const sqlite = opts.stores.includes("sqlite")
+    ? ` SQLite file under ${opts.sqliteDir}${fs ? ` (${fs})` : ""}.`
+    : "";
+  return (
+    `Each client keeps up to W=${opts.window} messages in flight; ${opts.payload}-byte messages, echo app; ` +
+    `${opts.seconds} s measured per cell after a ${opts.warmup} s warm-up; a fresh node per cell.${sqlite}`
+  );
+}
+
+function markdown(cells: Cell[], opts: Options, command: string, host: Record<string, unknown>): string {
+  const lines = [
+    `# ${NAME}`,
+    "",
+    `Command: \`${command}\`  `,
+    `Date: ${new Date().toISOString()}  `,
+    `Host: node ${host.node}, ${host.platform}, ${host.cpus} CPUs (${host.cpuModel}), load ${JSON.stringify(host.loadavg)}`,
+    "",
+    settingsLine(opts),
+    "",
+    table(cells),
+    "",
+    "Columns: msgs/s counts messages whose acknowledgement (with the reply, checked) arrived in the",
+    "measured window, over its length; latency runs from the send to that acknowledgement, measured",
+    "in the client process. One `lifeline node` child (`--store memory`, or `--store sqlite:FILE` with",
+    "the file in a temporary directory); the clients are sessions in the benchmark process",
+    "(ProtocolConnection). CPU is % of one core over the window: the node from /proc/PID/stat, the",
+    "clients from process.cpuUsage(); `other`: the rest of the machine (/proc/stat), which should be",
+    "near 0 for the numbers to hold. `saturated`: `node` and/or `clients` when that process used",
+    "≥ 90 % of a core (a single-threaded event loop: that is its limit), `cores` when together with",
+    "the rest of the machine they used ≥ 90 % of its cores. `errors`: protocol errors, replies that",
+    "did not echo their message, acknowledgements without a reply, and a node that did not exit 0",
+    "after SIGTERM.",
+  ];
+  const n = notes(cells);
+  if (n.length > 0) lines.push("", "Notes:", "", ...n);
+  return `${lines.join("\n")}\n`;
+}
+
+async function cleanup(): Promise<void> {
+  for (const c of openClients) c.close();
+  openClients = [];
+  await stopAll(3000);
+  for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+function leftovers(runId: string): number[] {
+  return [...new Set([...stillRunning(allPids), ...pgrep(`--id ${runId}-`)])];
+}
+
+async function main(): Promise<number> {
+  let opts: Options;
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const command = `npx tsx bench/${NAME}.ts ${process.argv.slice(2).join(" ")}`.trim();
+  const host = hostInfo();
+  const startedAt = new Date().toISOString();
+  progress.log(`${NAME}: ${settingsLine(opts)} (run ${opts.runId})`);
+  const cells: Cell[] = [];
+  const total = opts.stores.length * opts.clients.length;
+  for (const store of opts.stores) {
+    for (const clients of opts.clients) {
+      const label = `[${cells.length + 1}/${total} ${store}, ${clients} clients]`;
+      const c = await runCell(store, clients, label, opts);
+      cells.push(c);
+      progress.log(
+        `${label} ${num(c.perSecond)} msgs/s, p50 ${num(c.p50ms, 2)} ms, p99 ${num(c.p99ms, 2)} ms, ` +
+          `node cpu ${num(c.nodeCpu)}%, clients cpu ${num(c.clientCpu)}%`,
+      );
+    }
+  }
+  await cleanup();
+  progress.clear();
+
+  const left = leftovers(opts.runId);
+  const md = markdown(cells, opts, command, host);
+  const json = {
+    bench: NAME,
+    command,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    host,
+    loadavgAtEnd: hostInfo().loadavg,
+    settings: {
+      seconds: opts.seconds,
+      warmupSeconds: opts.warmup,
+      window: opts.window,
+      clients: opts.clients,
+      stores: opts.stores,
+      payloadBytes: opts.payload,
+      sqliteDir: opts.sqliteDir,
+      sqliteFs: fsType(opts.sqliteDir) ?? null,
+      quick: opts.quick,
+      runId: opts.runId,
+    },
+    childPids: allPids,
+    leftoverPids: left,
+    tempDirs: madeDirs,
+    cells,
+  };
+  const paths = writeResults(opts.out, NAME, json, md);
+  process.stdout.write(`${settingsLine(opts)}\n\n${table(cells)}\n`);
+  const n = notes(cells);
+  if (n.length > 0) process.stdout.write(`\n${n.join("\n")}\n`);
+  progress.log(`results: ${paths.join(", ")}`);
+  if (left.length > 0) {
+    progress.log(`error: child processes still running: ${left.join(", ")}`);
+    return 1;
+  }
+  return 0;
+}
+
+// Every exit path stops the node and closes the clients: normal end, errors, Ctrl-C,
+// SIGTERM; and a SIGKILL to any surviving child when the process exits at all.
+process.on("exit", () => {
+  killAllSync();
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+let signals = 0;
+const onSignal = (signal: NodeJS.Signals) => {
+  interrupted = true;
+  if (++signals > 1) {
+    killAllSync();
+    process.exit(130);
+  }
+  progress.log(`${NAME}: ${signal}, stopping child processes…`);
+  void cleanup().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+};
+process.on("SIGINT", onSignal);
+process.on("SIGTERM", onSignal);
+process.on("SIGHUP", onSignal);
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  async (err: unknown) => {
+    if (!interrupted) {
+      progress.log(`${NAME}: ${err instanceof Error ? err.message : String(err)}`);
+      await cleanup();
+      process.exit(1);
+    }
+  },
+);
