@@ -86,7 +86,11 @@ export class ProtocolConnection extends TypedEmitter<ConnectionEvents> {
         settled = true;
         timer.cancel();
         opts.signal?.removeEventListener("abort", onAbort);
-        socket.destroy();
+        // Abandoned after the TCP connect (a lost race, a node that never answered): reset,
+        // so a frozen node that wakes up does not act on the HELLO (claim the session) later.
+        if (!socket.connecting && typeof socket.resetAndDestroy === "function" && !socket.destroyed)
+          socket.resetAndDestroy();
+        else socket.destroy();
         reject(err);
       };
       const onAbort = () => fail(new LifelineError("LL_ABORTED", "connect aborted"));

@@ -266,7 +266,18 @@ export class NodeConnection implements SessionOutput {
   // SessionOutput
 
   ack(seq: number, reply: Uint8Array | undefined): void {
-    if (reply !== undefined) this.pendingAcks.push({ seq, payload: reply });
+    if (reply === undefined) {
+      // A resent message committed so long ago that its reply is gone: say so, then answer
+      // with an empty reply, so that every message still gets exactly one reply entry.
+      this.send({
+        type: "error",
+        code: "LL_REPLY_EXPIRED",
+        message: `message ${seq} was processed; its reply is no longer kept`,
+        fatal: false,
+        seq,
+      });
+    }
+    this.pendingAcks.push({ seq, payload: reply ?? new Uint8Array(0) });
     if (seq > this.ackUpTo) this.ackUpTo = seq;
     if (!this.ackScheduled) {
       this.ackScheduled = true;

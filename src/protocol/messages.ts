@@ -42,6 +42,7 @@ export const ERROR_CODES = [
   "LL_STORE", // the store failed; the message was not acknowledged
   "LL_APP", // the application handler failed
   "LL_SESSION_MOVED", // another connection (on this or another node) took the session over
+  "LL_REPLY_EXPIRED", // a resent message was processed long ago; its reply is no longer kept
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -123,7 +124,13 @@ export interface Reply {
   payload: Uint8Array;
 }
 
-/** Cumulative: every MSG up to `upTo` is processed; `replies` carry their answers. */
+/**
+ * Cumulative: every MSG up to `upTo` is processed; `replies` carry their answers. Every
+ * processed MSG — and every resent one — is answered by exactly one entry in `replies` on
+ * the connection it was (re)sent on, in an ACK at or after any non-fatal ERROR about it
+ * (`LL_APP`, `LL_REPLY_EXPIRED`, both with an empty reply). Clients complete messages
+ * from `replies`; `upTo` alone says nothing about which replies are still to come.
+ */
 export interface Ack {
   type: "ack";
   upTo: number;
