@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { LifelineError } from "../errors.ts";
 import { runCheck } from "./check.ts";
+import { runClient } from "./client.ts";
 import { runDemo } from "./demo.ts";
 import { type CliIO, EXIT, processIO } from "./io.ts";
 import { runMonitor } from "./monitor.ts";
@@ -54,6 +55,20 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option("--admin <host:port>", "serve the node admin API (healthz, sessions, topology) here")
     .option("--admin-token <token>", "bearer token for it (also LIFELINE_ADMIN_TOKEN)")
     .action(async (flags) => setExit(await runNode(flags, io)));
+
+  program
+    .command("client")
+    .description("connect to a cluster and stay connected: stdin lines are messages, replies are printed")
+    .requiredOption("--servers <list>", "host:port,... to start from (the nodes tell the rest)")
+    .option("--publish <topic>", "publish each stdin line to this topic (pubsub app)")
+    .option("--subscribe <topic>", "print this topic's entries until Ctrl-C (pubsub app)")
+    .option("--from <offset>", "with --subscribe: continue after this offset (default: new entries only)")
+    .option("--strategy <name>", "lifeline (default) or classic (the seed's loop, for comparison)")
+    .option("--outbox <path>", "keep the session and unacknowledged messages in this SQLite file")
+    .option("--connect-timeout <ms>", "first connect attempt's timeout (default 5000; adapts after)")
+    .option("--name <name>", "shown in the nodes' logs")
+    .option("--json", "JSON lines on stdout: replies, entries and connection events")
+    .action(async (flags) => setExit(await runClient(flags, io)));
 
   program
     .command("demo")

@@ -56,6 +56,14 @@ export interface ClientStatus {
   rtt: number | undefined;
 }
 
+/** What `close()` left behind: messages never sent, and sent but not acknowledged. */
+export interface CloseReport {
+  unsent: number;
+  unacknowledged: number;
+  /** True when they are kept in the outbox file for the next start. */
+  kept: boolean;
+}
+
 type Waiter = { resolve: (reply: Uint8Array) => void; reject: (err: Error) => void };
 
 /**
@@ -111,6 +119,7 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
   private dialAbort: AbortController | undefined;
   private loop: Promise<void> | undefined;
   private linkClosed: (() => void) | undefined;
+  private closing: Promise<CloseReport> | undefined;
 
   constructor(opts: ClientOptions) {
     super();
@@ -257,15 +266,18 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
    * connection. What is still held is reported (and, with an outbox file, kept there for the
    * next start); the senders of those messages get `LL_CLOSED`.
    */
-  async close(
-    opts: { timeout?: number } = {},
-  ): Promise<{ unsent: number; unacknowledged: number; kept: boolean }> {
-    if (this.state === "closed") return { unsent: 0, unacknowledged: 0, kept: false };
-    const wasConnected = this.state === "connected";
+  close(opts: { timeout?: number } = {}): Promise<CloseReport> {
+    this.closing ??= this.shutdown(opts.timeout ?? 5000);
+    return this.closing;
+  }
+
+  private async shutdown(timeout: number): Promise<CloseReport> {
+    const running = this.loop !== undefined;
     this.state = "closing";
-    if (wasConnected && this.outbox.size > 0) {
-      const end = this.clock.now() + (opts.timeout ?? 5000);
-      while (this.outbox.size > 0 && this.clock.now() < end && this.link?.isOpen) {
+    if (running && this.outbox.size > 0) {
+      // Flush: through the current connection, or the next one if it is being replaced.
+      const end = this.clock.now() + timeout;
+      while (this.outbox.size > 0 && this.clock.now() < end) {
         await new Promise<void>((r) => this.clock.timeout(10, r));
       }
     }
