@@ -4,6 +4,24 @@
  * it, and listen to its typed events or iterate `engine.events()`.
  */
 export { type AdminOptions, type AdminServer, startAdmin } from "./admin/server.ts";
+export {
+  type ClientEvents,
+  type ClientState,
+  type ClientStatus,
+  type CloseReport,
+  createClient,
+  LifelineClient,
+} from "./client/client.ts";
+export { NoServerError } from "./client/dialer.ts";
+export { AppError, DroppedError, SessionLostError } from "./client/errors.ts";
+export type { Incoming } from "./client/inbox.ts";
+export type { Connector, Link } from "./client/link.ts";
+export {
+  CLIENT_DEFAULTS,
+  type ClientOptions,
+  type OutboxOptions,
+  type OverflowPolicy,
+} from "./client/options.ts";
 export { type LoadOptions, loadConfig, readConfigFile } from "./config/load.ts";
 export { PROFILE_NAMES, PROFILES, type Profile, type ProfileName } from "./config/profiles.ts";
 export { type ResolvedConfig, resolveConfig } from "./config/resolve.ts";
