@@ -16,6 +16,7 @@ export interface ClientFlags {
   outbox?: string;
   name?: string;
   connectTimeout?: string;
+  flushTimeout?: string;
 }
 
 /**
@@ -108,7 +109,10 @@ export async function runClient(
     });
     const why = await Promise.race([ended.then(() => "eof" as const), shutdown]);
     if (why !== "eof") lines.close();
-    const report = await client.close({ timeout: why === "eof" ? 10_000 : 1000 });
+    const flush = flags.flushTimeout === undefined ? 10_000 : Number(flags.flushTimeout);
+    if (!(flush >= 0))
+      throw new UsageError(`--flush-timeout must be milliseconds, not "${flags.flushTimeout}"`);
+    const report = await client.close({ timeout: why === "eof" ? flush : Math.min(flush, 1000) });
     await chain;
     if (report.unsent + report.unacknowledged > 0) {
       out(

@@ -67,6 +67,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option("--outbox <path>", "keep the session and unacknowledged messages in this SQLite file")
     .option("--connect-timeout <ms>", "first connect attempt's timeout (default 5000; adapts after)")
     .option("--name <name>", "shown in the nodes' logs")
+    .option("--flush-timeout <ms>", "at the end of stdin, wait this long for replies (default 10000)")
     .option("--json", "JSON lines on stdout: replies, entries and connection events")
     .action(async (flags) => setExit(await runClient(flags, io)));
 
