@@ -54,6 +54,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option("--log-level <level>", "debug, info, warn, error or silent", "info")
     .option("--admin <host:port>", "serve the node admin API (healthz, sessions, topology) here")
     .option("--admin-token <token>", "bearer token for it (also LIFELINE_ADMIN_TOKEN)")
+    .option("--exit-with-stdin", "drain and exit when stdin closes (for nodes started by another program)")
     .action(async (flags) => setExit(await runNode(flags, io)));
 
   program

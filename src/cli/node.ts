@@ -22,6 +22,9 @@ export interface NodeFlags {
   logLevel?: string;
   admin?: string;
   adminToken?: string;
+  /** Drain and exit when stdin closes (a parent that starts nodes gives each a pipe: if the
+   *  parent dies, however it dies, its nodes follow). */
+  exitWithStdin?: boolean;
 }
 
 function positive(name: string, v: string | undefined): number | undefined {
@@ -92,7 +95,15 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
   io.stdout.write(
     `${JSON.stringify({ type: "listening", node: node.nodeId, address: node.address, port: node.port, store: store.description, app: app.name, admin: admin?.url })}\n`,
   );
-  const signal = await shutdown;
+  const stdinClosed = flags.exitWithStdin
+    ? new Promise<"stdin closed">((resolve) => {
+        process.stdin.on("data", () => {});
+        process.stdin.once("end", () => resolve("stdin closed"));
+        process.stdin.once("error", () => resolve("stdin closed"));
+      })
+    : new Promise<never>(() => {});
+  const signal = await Promise.race([shutdown, stdinClosed]);
+  shutdown.cancel();
   logger.info({ event: "signal", signal }, `${signal}: draining`);
   await node.drain(`node ${node.nodeId} received ${signal}`);
   await watcher?.stop();

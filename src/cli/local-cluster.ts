@@ -1,0 +1,216 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import net from "node:net";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const BIN = fileURLToPath(new URL("../../bin/lifeline.js", import.meta.url));
+
+export type LocalNodeState = "running" | "frozen" | "killed" | "stopped";
+
+export interface LocalNode {
+  id: string;
+  port: number;
+  address: string;
+  pid: number | undefined;
+  state: LocalNodeState;
+  /** Every pid this node has had (restarts get new ones). */
+  pids: number[];
+}
+
+export interface LocalClusterOptions {
+  /** Nodes: n1, n2, ... Default 3. */
+  size?: number;
+  /** `--store` of every node (share a `sqlite:FILE` for sessions to move). */
+  store: string;
+  /** `--app`. Default echo. */
+  app?: string;
+  drainDeadline?: number;
+  sessionTtl?: number;
+  logLevel?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Each node's stderr line (JSON logs). */
+  onLog?: (id: string, line: string) => void;
+}
+
+/** Free loopback ports: bound on port 0, noted, released. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const s = net.createServer();
+          s.once("error", reject);
+          s.listen(0, "127.0.0.1", () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
+}
+
+/**
+ * A cluster of `lifeline node` child processes on loopback, for the demo, benchmarks and
+ * end-to-end tests: each knows the others (`--peers`), all share one store, and each can be
+ * killed (SIGKILL), frozen (SIGSTOP), thawed, stopped gracefully and restarted on its port.
+ * Every child gets a stdin pipe and `--exit-with-stdin`: if this process dies, however it
+ * dies, the nodes drain and exit; `close()` stops them on every normal path.
+ */
+export class LocalCluster {
+  readonly nodes: LocalNode[] = [];
+  private readonly children = new Map<string, ChildProcess>();
+  private readonly onExit = () => {
+    for (const c of this.children.values()) {
+      if (c.pid && c.exitCode === null && c.signalCode === null) {
+        try {
+          process.kill(c.pid, "SIGCONT");
+          process.kill(c.pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    }
+  };
+
+  constructor(private readonly opts: LocalClusterOptions) {}
+
+  get addresses(): string[] {
+    return this.nodes.map((n) => n.address);
+  }
+
+  node(id: string): LocalNode {
+    const n = this.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  async start(): Promise<void> {
+    process.on("exit", this.onExit);
+    const ports = await freePorts(this.opts.size ?? 3);
+    ports.forEach((port, i) => {
+      this.nodes.push({
+        id: `n${i + 1}`,
+        port,
+        address: `127.0.0.1:${port}`,
+        pid: undefined,
+        state: "stopped",
+        pids: [],
+      });
+    });
+    try {
+      await Promise.all(this.nodes.map((n) => this.launch(n)));
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  private async launch(n: LocalNode): Promise<void> {
+    const peers = this.nodes.filter((p) => p !== n).map((p) => p.address);
+    const args = [BIN, "node", "--id", n.id, "--port", String(n.port), "--store", this.opts.store];
+    args.push(
+      "--app",
+      this.opts.app ?? "echo",
+      "--log-level",
+      this.opts.logLevel ?? "warn",
+      "--exit-with-stdin",
+    );
+    if (peers.length) args.push("--peers", peers.join(","));
+    if (this.opts.drainDeadline !== undefined) args.push("--drain-deadline", String(this.opts.drainDeadline));
+    if (this.opts.sessionTtl !== undefined) args.push("--session-ttl", String(this.opts.sessionTtl));
+    // A restart right after a kill can race the old socket's release: retry a few times.
+    for (let attempt = 0; ; attempt++) {
+      const child = spawn(process.execPath, args, {
+        stdio: ["pipe", "pipe", "pipe"],
+        env: this.opts.env ?? process.env,
+      });
+      this.children.set(n.id, child);
+      child.stdin?.on("error", () => {});
+      const log = createInterface({ input: child.stderr! });
+      log.on("line", (l) => this.opts.onLog?.(n.id, l));
+      const listening = await new Promise<boolean>((resolve) => {
+        const lines = createInterface({ input: child.stdout! });
+        lines.once("line", () => resolve(true));
+        child.once("exit", () => resolve(false));
+      });
+      if (listening) {
+        n.pid = child.pid;
+        if (child.pid) n.pids.push(child.pid);
+        n.state = "running";
+        child.once("exit", () => {
+          if (this.children.get(n.id) === child) {
+            if (n.state === "running" || n.state === "frozen") n.state = "killed";
+            n.pid = undefined;
+          }
+        });
+        return;
+      }
+      if (attempt >= 20) throw new Error(`node ${n.id} did not start on port ${n.port}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  private signal(id: string, sig: NodeJS.Signals): boolean {
+    const n = this.node(id);
+    if (!n.pid) return false;
+    try {
+      process.kill(n.pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** SIGKILL: a crash. Resolves once the process is gone. */
+  async kill(id: string): Promise<void> {
+    const child = this.children.get(id);
+    const n = this.node(id);
+    if (!child || !n.pid) return;
+    const gone = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
+    n.state = "killed";
+    this.signal(id, "SIGKILL");
+    await gone;
+  }
+
+  /** SIGSTOP: a frozen process (its port still accepts connections; nothing answers). */
+  freeze(id: string): void {
+    if (this.signal(id, "SIGSTOP")) this.node(id).state = "frozen";
+  }
+
+  thaw(id: string): void {
+    if (this.signal(id, "SIGCONT")) this.node(id).state = "running";
+  }
+
+  /** SIGTERM: a graceful stop (GOAWAY, drain). Resolves once the process has exited. */
+  async terminate(id: string, graceMs = 15_000): Promise<void> {
+    const child = this.children.get(id);
+    const n = this.node(id);
+    if (!child || !n.pid) return;
+    const gone = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once("exit", () => r())));
+    if (n.state === "frozen") this.signal(id, "SIGCONT");
+    n.state = "stopped";
+    this.signal(id, "SIGTERM");
+    const timer = setTimeout(() => this.signal(id, "SIGKILL"), graceMs);
+    await gone;
+    clearTimeout(timer);
+  }
+
+  /** Starts a stopped or killed node again, on its port. */
+  async restart(id: string): Promise<void> {
+    const n = this.node(id);
+    if (n.pid) await this.terminate(id);
+    await this.launch(n);
+  }
+
+  /** Stops every node (graceful, then SIGKILL after `graceMs`). */
+  async close(graceMs = 3000): Promise<void> {
+    await Promise.all(this.nodes.filter((n) => n.pid).map((n) => this.terminate(n.id, graceMs)));
+    process.off("exit", this.onExit);
+  }
+
+  /** Every pid ever started, for checks that nothing is left behind. */
+  get allPids(): number[] {
+    return this.nodes.flatMap((n) => n.pids);
+  }
+}
