@@ -74,8 +74,11 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
 
   program
     .command("demo")
-    .description("start a small local cluster, monitor it, and break it now and then (what `npm start` runs)")
+    .description(
+      "three nodes, a monitor and a client on this machine, with a live view (what `npm start` runs)",
+    )
     .option("--duration <seconds>", "stop after this many seconds (default: run until Ctrl-C)")
+    .option("--chaos", "kill, freeze and restart random nodes every few seconds")
     .action(async (flags) => setExit(await runDemo(flags, io)));
 
   return program;

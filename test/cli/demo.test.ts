@@ -1,21 +1,58 @@
 import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { describe, expect, it } from "vitest";
 
+const demoDirs = () => new Set(readdirSync(tmpdir()).filter((f) => f.startsWith("lifeline-demo-")));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 describe("lifeline demo", () => {
-  it("starts a local cluster, reports it healthy, and exits cleanly on SIGINT", async () => {
-    const child = spawn(process.execPath, ["bin/lifeline.js", "demo"], { stdio: ["ignore", "pipe", "pipe"] });
+  it("runs three nodes, a monitor and a client under chaos; Ctrl-C leaves no process or folder behind", async () => {
+    const before = demoDirs();
+    const child = spawn(process.execPath, ["bin/lifeline.js", "demo", "--chaos"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;
     });
-    const healthy = () => out.split("\n").filter((l) => l.includes('"to":"healthy"')).length;
-    const end = Date.now() + 20_000;
-    while (healthy() < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    child.kill("SIGINT");
-    const code = await exited;
-    expect(healthy()).toBe(3);
-    expect(out.split("\n")[0]).toContain('"targets":["node-1","node-2","node-3"]');
-    expect(code).toBe(0);
-  });
+    try {
+      // Until the nodes are healthy, traffic flows and the chaos has done something.
+      const end = Date.now() + 30_000;
+      const ready = () =>
+        /status: n1=healthy n2=healthy n3=healthy \| client on n\d \(connected\)/.test(out) &&
+        /chaos: /.test(out);
+      while (!ready() && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      expect(out).toMatch(/started nodes n1 \(pid \d+/);
+      expect(out).toMatch(/chaos: /);
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+    const summary = JSON.parse(out.trim().split("\n").pop()!) as {
+      type: string;
+      sent: number;
+      acknowledged: number;
+      lost: number;
+      duplicated: number;
+      pids: number[];
+    };
+    expect(summary.type).toBe("summary");
+    expect(summary.sent).toBeGreaterThan(50);
+    expect(summary.lost).toBe(0);
+    expect(summary.duplicated).toBe(0);
+    expect(summary.pids.length).toBeGreaterThanOrEqual(3);
+    expect(summary.pids.filter(alive)).toEqual([]);
+    expect([...demoDirs()].filter((d) => !before.has(d))).toEqual([]);
+  }, 60_000);
 });
