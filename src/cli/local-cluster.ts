@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -32,21 +33,43 @@ export interface LocalClusterOptions {
   onLog?: (id: string, line: string) => void;
 }
 
-/** Free loopback ports: bound on port 0, noted, released. */
+/** The kernel's range for outgoing connections' local ports (Linux), else the IANA one. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (lo && hi) return [lo, hi];
+  } catch {
+    // not Linux
+  }
+  return [49152, 65535];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Free loopback ports for nodes that must keep their port across restarts. They are chosen
+ * below the ephemeral range: a port from port 0 can be taken, while its node is down, by
+ * some client's outgoing connection, and the restart would fail with EADDRINUSE.
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const s = net.createServer();
-          s.once("error", reject);
-          s.listen(0, "127.0.0.1", () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  const [lo] = ephemeralRange();
+  const from = Math.max(1024, Math.min(20_000, lo - 10_000));
+  const to = Math.max(from + 1000, lo - 1);
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < n && tries < 1000; tries++) {
+    const port = from + Math.floor(Math.random() * (to - from));
+    if (!ports.includes(port) && (await canListen(port))) ports.push(port);
+  }
+  if (ports.length < n) throw new Error(`could not find ${n} free ports in ${from}-${to}`);
   return ports;
 }
 
@@ -146,7 +169,7 @@ export class LocalCluster {
         });
         return;
       }
-      if (attempt >= 20) throw new Error(`node ${n.id} did not start on port ${n.port}`);
+      if (attempt >= 50) throw new Error(`node ${n.id} did not start on port ${n.port}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -36,6 +36,8 @@ export interface ConnectOptions {
   clock?: Clock;
   /** Aborts the attempt (a racing attempt won, the client is closing). */
   signal?: AbortSignal;
+  /** Called when the TCP connection is up (before the handshake). */
+  onTcpConnect?: () => void;
 }
 
 export class ConnectError extends LifelineError {
@@ -111,6 +113,7 @@ export class ProtocolConnection extends TypedEmitter<ConnectionEvents> {
         fail(new ConnectError("LL_CONNECT_FAILED", `${opts.address} closed the connection`, "closed")),
       );
       socket.once("connect", () => {
+        opts.onTcpConnect?.();
         const hello: Message = {
           type: "hello",
           minVersion: PROTOCOL_VERSION.min,

@@ -28,7 +28,7 @@ export interface DialRequest {
   /** Servers in the order to try. */
   candidates: string[];
   /** Everything but address, timeout and signal. */
-  hello: Omit<ConnectOptions, "address" | "timeout" | "signal" | "clock">;
+  hello: Omit<ConnectOptions, "address" | "timeout" | "signal" | "clock" | "onTcpConnect">;
   /** Per-attempt timeout for a server, ms. */
   timeoutFor: (address: string) => number;
   /** `race`: Happy-Eyeballs style; `sequential`: one at a time (the seed's loop). */
@@ -42,7 +42,8 @@ export interface DialRequest {
 
 /**
  * Dials a list of servers. In `race` mode the first attempt starts at once; while it is
- * pending, the next starts after `raceDelay` (or as soon as one fails), up to `maxParallel`
+ * pending, the next starts after `raceDelay` (or as soon as one fails; 4 × `raceDelay` when
+ * the pending one's TCP connection is up and only its handshake is slow), up to `maxParallel`
  * at once; the first to finish its handshake wins and the others are aborted. A slow server
  * (the seed's 5 s accept) therefore costs `raceDelay`, not its timeout.
  *
@@ -78,12 +79,23 @@ export function dial(
     if (req.signal?.aborted) return onAbort();
     req.signal?.addEventListener("abort", onAbort, { once: true });
 
-    const scheduleRace = () => {
+    // Whether the newest attempt's TCP connection is up: its server is alive and only busy
+    // answering (a herd of clients resuming at once), so racing another now would only add
+    // to the herd. It gets `raceDelay` × 4 before the next starts; a server that does not
+    // even accept (the seed's slow accept) still costs only `raceDelay`.
+    let newestUp = false;
+    let extended = false;
+    const scheduleRace = (delay = req.raceDelay) => {
       raceTimer?.cancel();
       raceTimer = undefined;
       if (req.mode !== "race" || next >= req.candidates.length) return;
-      raceTimer = clock.timeout(req.raceDelay, () => {
+      raceTimer = clock.timeout(delay, () => {
         raceTimer = undefined;
+        if (newestUp && !extended) {
+          extended = true;
+          scheduleRace(req.raceDelay * 3);
+          return;
+        }
         if (!done && pending < parallel) start();
         scheduleRace();
       });
@@ -93,11 +105,17 @@ export function dial(
       if (done || next >= req.candidates.length) return;
       const address = req.candidates[next++]!;
       const controller = new AbortController();
+      newestUp = false;
+      extended = false;
+      const mine = next;
       controllers.add(controller);
       pending++;
       const began = clock.now();
       const timeout = req.timeoutFor(address);
-      connector({ ...req.hello, address, timeout, signal: controller.signal, clock }).then(
+      const onTcpConnect = () => {
+        if (mine === next) newestUp = true;
+      };
+      connector({ ...req.hello, address, timeout, signal: controller.signal, clock, onTcpConnect }).then(
         (link) => {
           controllers.delete(controller);
           pending--;

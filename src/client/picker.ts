@@ -37,9 +37,11 @@ export function weight(s: ServerView, now: number): number {
   // Latency: 1 ms and 5 ms are the same on a LAN; 50 ms vs 5 ms matters.
   if (s.latency !== undefined) w *= 10 / (10 + s.latency);
   if (s.load) {
-    // Event-loop lag and CPU say a node is busy; connections count spreads clients.
-    w *= 1 / (1 + s.load.lag / 50);
-    w *= 1 / (1 + Math.max(0, s.load.cpu - 0.5));
+    // Event-loop lag and CPU say a node is overloaded. Only clear overload counts: every
+    // client sees the same (stale) snapshot, so reacting to noise would herd them all
+    // away from one node onto the others.
+    w *= 1 / (1 + Math.max(0, s.load.lag - 50) / 100);
+    w *= 1 / (1 + Math.max(0, s.load.cpu - 0.8) * 2);
   }
   if (now < s.avoidUntil) w *= 0.001;
   return w;
