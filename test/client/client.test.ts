@@ -222,6 +222,36 @@ describe("failover client", () => {
     expect(got.every((g) => g.topic === "news")).toBe(true);
   });
 
+  it("durable outbox: messages held at close are kept in the file and delivered by the next client", async () => {
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = mkdtempSync(join(tmpdir(), "lifeline-outbox-"));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "client.db");
+    const port = await closedPort();
+    const a = createClient({ servers: [`127.0.0.1:${port}`], outbox: { path } });
+    void a.connect().catch(() => {});
+    const held = ["one", "two", "three"].map((m) => a.send(m));
+    for (const h of held) h.catch(() => {});
+    expect(await a.close({ timeout: 0 })).toEqual({ unsent: 3, unacknowledged: 0, kept: true });
+    await expect(held[0]).rejects.toMatchObject({ code: "LL_CLOSED" });
+
+    const c1 = await cluster(1);
+    const b = client({ servers: c1.addresses, outbox: { path } });
+    const replies: string[] = [];
+    b.on("reply", (r) => replies.push(`${text(r.request)}=${text(r.payload)}`));
+    await b.connect();
+    await until(() => replies.length === 3, 5000, "recovered replies");
+    expect(replies).toEqual(["one=one", "two=two", "three=three"]);
+    const session = b.status().sessionId;
+    await b.close();
+    // A restart resumes the same session from the file.
+    const c = client({ servers: c1.addresses, outbox: { path } });
+    await c.connect();
+    expect(c.status().sessionId).toBe(session);
+  });
+
   it("close() flushes what is queued, then reports nothing left", async () => {
     const c1 = await cluster(1);
     const c = createClient({ servers: c1.addresses });
