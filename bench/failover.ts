@@ -151,6 +151,13 @@ async function main(): Promise<void> {
       else cell.moved.push(r);
     });
     times[strategy][fault].trials++;
+    if (process.env.FAILOVER_DEBUG) {
+      for (let i = 0; i < on.length; i++) {
+        if (results[i] !== undefined) continue;
+        const st = on[i]!.client.status();
+        process.stderr.write(`  not moved: ${on[i]!.strategy} ${st.node} ${st.state} ${st.lastError?.code} ${st.lastError?.message} q=${JSON.stringify(st.queue)}\n`);
+      }
+    }
     if (fault === "freeze") cluster.thaw(victim);
     await cluster.restart(victim);
     const done = results.filter((r) => r !== undefined).map((r) => Math.round(r!));

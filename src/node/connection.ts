@@ -48,6 +48,8 @@ export interface ConnectionHost {
   >;
   heartbeatFrame(): Message;
   topology(): { epoch: number; nodes: NodeInfo[] };
+  /** WELCOME has just been sent (a node draining by now says GOAWAY at once). */
+  welcomed(conn: NodeConnection): void;
   closed(conn: NodeConnection): void;
   log(level: "debug" | "info" | "warn", obj: object, msg: string): void;
 }
@@ -73,6 +75,8 @@ export class NodeConnection implements SessionOutput {
   private readonly backlog: Frame[] = [];
   private pausedForWrites = false;
   private topologyEpoch = -1;
+  /** WELCOME has been sent: only then may other messages follow (TOPOLOGY, GOAWAY...). */
+  welcomed = false;
 
   constructor(
     readonly socket: net.Socket,
@@ -232,18 +236,22 @@ export class NodeConnection implements SessionOutput {
       maxFrame: this.host.limits.maxFrame,
       sessionTtl: r.sessionTtl,
     });
+    this.welcomed = true;
     this.ackUpTo = r.session?.lastClientSeq ?? 0;
     this.sentAckUpTo = this.ackUpTo;
     this.sendTopology();
     if (r.heartbeat > 0) this.startHeartbeats(r.heartbeat);
     this.session?.attach(this, hello.lastPushSeq);
+    this.host.welcomed(this);
     this.socket.resume();
   }
 
   /** Sends TOPOLOGY if it changed since the last one this connection got. */
   sendTopology(): void {
     const t = this.host.topology();
-    if (t.epoch === this.topologyEpoch || this.role === undefined) return;
+    // Not before WELCOME: a peer change during the handshake (the store is slow) must not
+    // put a TOPOLOGY ahead of the WELCOME the client is waiting for.
+    if (t.epoch === this.topologyEpoch || !this.welcomed) return;
     this.topologyEpoch = t.epoch;
     this.send({ type: "topology", epoch: t.epoch, nodes: t.nodes });
   }

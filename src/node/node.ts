@@ -62,6 +62,7 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
   private unwatch: (() => void) | undefined;
   private syncing = false;
   private resync: Change | undefined;
+  private drainInfo: { reason: string; deadline: number; started: number } | undefined;
 
   constructor(opts: NodeOptions) {
     super();
@@ -281,6 +282,18 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
     for (const c of this.connections) c.sendTopology();
   }
 
+  private sendGoaway(c: NodeConnection): void {
+    const d = this.drainInfo;
+    if (!d) return;
+    const nodes = this.peers.filter((p) => p.state === "healthy" || p.state === "degraded");
+    const left = Math.max(0, Math.round(d.deadline - (this.clock.now() - d.started)));
+    c.send({ type: "goaway", reason: d.reason, deadline: left, nodes });
+  }
+
+  welcomed(conn: NodeConnection): void {
+    if (this.current === "draining") this.sendGoaway(conn);
+  }
+
   closed(conn: NodeConnection): void {
     this.connections.delete(conn);
     const s = conn.session;
@@ -368,8 +381,9 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
     const started = this.clock.now();
     this.setState("draining");
     this.server?.close();
-    const nodes = this.peers.filter((p) => p.state === "healthy" || p.state === "degraded");
-    for (const c of this.connections) c.send({ type: "goaway", reason, deadline, nodes });
+    this.drainInfo = { reason, deadline, started };
+    // Connections still in their handshake get it right after their WELCOME (welcomed()).
+    for (const c of this.connections) if (c.welcomed) this.sendGoaway(c);
     this.logger.info(
       { event: "drain", node: this.nodeId, connections: this.connections.size, deadline },
       `draining: ${reason}`,

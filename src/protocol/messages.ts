@@ -183,7 +183,7 @@ export interface Topology {
 export interface GoAway {
   type: "goaway";
   reason: string;
-  /** ms until the node closes the connection. */
+  /** ms until the node closes the connection (the time left of its drain deadline). */
   deadline: number;
   /** Healthy nodes to move to. */
   nodes: NodeInfo[];

@@ -73,7 +73,8 @@ describe("failover client", () => {
     });
     const draining = c3.byId(first).drain("test");
     await until(() => c.status().state === "connected" && c.status().node !== first, 5000, "moved");
-    expect(goaway).toMatchObject({ node: first, deadline: 3000 });
+    expect(goaway).toMatchObject({ node: first });
+    expect((goaway as { deadline: number }).deadline).toBeGreaterThan(2000);
     expect(disconnectError).toBeUndefined();
     expect(text(await c.send("after"))).toBe("after");
     await draining; // the drain ends early: its only client has left
