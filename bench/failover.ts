@@ -10,7 +10,7 @@
  * strategies; each faults the node that holds the most clients of its strategy: `kill` is SIGKILL, then a restart
  * on the same port; `freeze` is SIGSTOP for up to 10 s, then SIGCONT and a graceful
  * restart. The failover time of a client is from just before the signal to its `connected`
- * event on another node; one that has not moved within 10 s counts as "not detected".
+ * event on another node; one that has not moved within 10 s counts as "not moved".
  * At the end every client flushes and closes: `lost` counts messages never answered,
  * `duplicated` replies that arrived twice or did not match their message.
  */
@@ -155,7 +155,9 @@ async function main(): Promise<void> {
       for (let i = 0; i < on.length; i++) {
         if (results[i] !== undefined) continue;
         const st = on[i]!.client.status();
-        process.stderr.write(`  not moved: ${on[i]!.strategy} ${st.node} ${st.state} ${st.lastError?.code} ${st.lastError?.message} q=${JSON.stringify(st.queue)}\n`);
+        process.stderr.write(
+          `  not moved: ${on[i]!.strategy} ${st.node} ${st.state} ${st.lastError?.code} ${st.lastError?.message} q=${JSON.stringify(st.queue)}\n`,
+        );
       }
     }
     if (fault === "freeze") cluster.thaw(victim);
@@ -219,7 +221,7 @@ async function main(): Promise<void> {
     "p90 ms",
     "p99 ms",
     "max ms",
-    "not detected",
+    "not moved",
     "lost",
     "duplicated",
   ];
@@ -237,6 +239,8 @@ async function main(): Promise<void> {
     table,
     "",
     "Lifeline's client notices a crash from the RST at once and resumes on another node with no delay; a frozen node from the heartbeat silence (`deadAfter` 2 s). The classic loop learns of a crash just as fast (the kernel resets the connections of a killed process) but has no heartbeat watch: a frozen node holds it until the node comes back.",
+    "",
+    "`not moved` for Lifeline's client under SIGSTOP: when the node is frozen inside a SQLite write transaction it keeps the file's write lock, and the surviving nodes cannot claim sessions until it thaws (the clients do detect the silence and try every node; see `FAILOVER_DEBUG=1`). That is the shared-SQLite store's limit, not the client's; a store without a lock a stopped process can hold (Redis, issue 8) removes it.",
   ].join("\n");
   console.log(table);
   const written = writeResults(

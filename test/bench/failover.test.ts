@@ -29,7 +29,7 @@ describe("bench/failover.ts", () => {
     }
     const kill = rows!.find((row) => row.strategy === "lifeline" && row.fault === "SIGKILL")!;
     expect(Number(kill["clients moved"])).toBeGreaterThan(0);
-    expect(Number(kill["not detected"])).toBe(0);
+    expect(Number(kill["not moved"])).toBe(0);
     const json = JSON.parse(readFileSync(join(out, "failover.json"), "utf8"));
     expect(json.rows).toHaveLength(4);
     expect(pgrep("lifeline-failover-bench-")).toEqual([]);
