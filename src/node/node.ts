@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypt
 import net from "node:net";
 import { formatHostPort } from "../health/probes/address.ts";
 import type { Hello, Message, NodeInfo, NodeState } from "../protocol/messages.ts";
-import type { Change, Store } from "../store/types.ts";
+import { type Change, OWNER_LEASE, type Store } from "../store/types.ts";
 import { type Clock, systemClock, type Timer } from "../util/clock.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { TypedEmitter } from "../util/typed-emitter.ts";
@@ -59,6 +59,7 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
   private peers: NodeInfo[] = [];
   private advertised = "";
   private sweepTimer: Timer | undefined;
+  private renewTimer: Timer | undefined;
   private unwatch: (() => void) | undefined;
   private syncing = false;
   private resync: Change | undefined;
@@ -121,6 +122,16 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
       this.sweepTimer = this.clock.timeout(sweepEvery, sweep);
     };
     this.sweepTimer = this.clock.timeout(sweepEvery, sweep);
+    // Keep this node's sessions alive while it lives (see OWNER_LEASE).
+    const renew = () => {
+      this.store
+        .renew(this.nodeId, this.clock.wall())
+        .catch((err: unknown) =>
+          this.logger.warn({ event: "store-error", err: String(err) }, "renewing sessions failed"),
+        );
+      this.renewTimer = this.clock.timeout(OWNER_LEASE / 3, renew);
+    };
+    this.renewTimer = this.clock.timeout(OWNER_LEASE / 3, renew);
     this.logger.info(
       { event: "listening", node: this.nodeId, address: this.advertised, store: this.store.description },
       `node ${this.nodeId} listening on ${this.advertised}`,
@@ -220,7 +231,7 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
       lastPushSeq: 0,
       ackedPushSeq: 0,
       ttl: sessionTtl,
-      expiresAt: null,
+      expiresAt: now + sessionTtl + OWNER_LEASE, // the owner's lease, renewed while it lives
       owner: this.nodeId,
       epoch: 1,
     });
@@ -402,6 +413,7 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
     if (this.current === "stopped") return;
     this.setState("stopped");
     this.sweepTimer?.cancel();
+    this.renewTimer?.cancel();
     this.unwatch?.();
     this.load.stop();
     const server = this.server;

@@ -23,6 +23,7 @@ import {
   type Change,
   type CommitRequest,
   type CommitResult,
+  OWNER_LEASE,
   type PushRecord,
   REPLY_WINDOW,
   type SessionRecord,
@@ -81,8 +82,18 @@ export class MemoryStore implements Store {
     if (!s || isExpired(s.record, now)) return undefined;
     s.record.epoch += 1;
     s.record.owner = owner;
-    s.record.expiresAt = null;
+    s.record.expiresAt = now + s.record.ttl + OWNER_LEASE;
     return { ...s.record };
+  }
+
+  async renew(owner: string, now: number): Promise<number> {
+    let n = 0;
+    for (const s of this.open().sessions.values()) {
+      if (s.record.owner !== owner) continue;
+      s.record.expiresAt = now + s.record.ttl + OWNER_LEASE;
+      n++;
+    }
+    return n;
   }
 
   async release(id: string, epoch: number, expiresAt: number): Promise<void> {

@@ -22,7 +22,7 @@ const MIGRATIONS: readonly string[] = [
     last_push_seq   INTEGER NOT NULL,
     acked_push_seq  INTEGER NOT NULL,
     ttl             INTEGER NOT NULL,
-    expires_at      INTEGER,            -- NULL while a node holds the session
+    expires_at      INTEGER,            -- while a node holds it: its lease (renewed); else the TTL
     owner           TEXT,
     epoch           INTEGER NOT NULL
   );
@@ -144,8 +144,9 @@ export function statements(db: Database.Database) {
       acked_push_seq, ttl, expires_at, owner, epoch) VALUES (@id, @tokenHash, @createdAt, @lastClientSeq,
       @lastPushSeq, @ackedPushSeq, @ttl, @expiresAt, @owner, @epoch)`),
     getSession: p("SELECT * FROM sessions WHERE id = ?"),
-    claim: p(`UPDATE sessions SET epoch = epoch + 1, owner = ?, expires_at = NULL
-      WHERE id = ? AND (expires_at IS NULL OR expires_at >= ?) RETURNING *`),
+    claim: p(`UPDATE sessions SET epoch = epoch + 1, owner = @owner, expires_at = @now + ttl + @lease
+      WHERE id = @id AND (expires_at IS NULL OR expires_at >= @now) RETURNING *`),
+    renew: p("UPDATE sessions SET expires_at = @now + ttl + @lease WHERE owner = @owner"),
     release: p("UPDATE sessions SET owner = NULL, expires_at = ? WHERE id = ? AND epoch = ?"),
     expired: p("SELECT id FROM sessions WHERE expires_at < ? ORDER BY id").pluck(),
     delReplies: p("DELETE FROM replies WHERE session = ?"),

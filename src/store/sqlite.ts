@@ -27,6 +27,7 @@ import {
   type Change,
   type CommitRequest,
   type CommitResult,
+  OWNER_LEASE,
   type PushRecord,
   REPLY_WINDOW,
   type SessionRecord,
@@ -130,8 +131,15 @@ export class SqliteStore implements Store {
   }
 
   async claim(id: string, owner: string, now: number): Promise<SessionRecord | undefined> {
-    const row = await this.op("write", () => this.s.claim.get(owner, id, now) as SessionRow | undefined);
+    const row = await this.op(
+      "write",
+      () => this.s.claim.get({ owner, id, now, lease: OWNER_LEASE }) as SessionRow | undefined,
+    );
     return row ? toRecord(row) : undefined;
+  }
+
+  async renew(owner: string, now: number): Promise<number> {
+    return await this.op("write", () => this.s.renew.run({ owner, now, lease: OWNER_LEASE }).changes);
   }
 
   async release(id: string, epoch: number, expiresAt: number): Promise<void> {

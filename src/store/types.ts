@@ -118,10 +118,18 @@ export interface Store {
   createSession(record: SessionRecord): Promise<void>;
   getSession(id: string): Promise<SessionRecord | undefined>;
   /**
-   * Takes a session for `owner`: raises its epoch, clears its expiry and returns it.
-   * Undefined when it does not exist or expired before `now`.
+   * Takes a session for `owner`: raises its epoch, sets its expiry to the owner's lease
+   * (`now + ttl + OWNER_LEASE`) and returns it. Undefined when it does not exist or expired
+   * before `now`.
    */
   claim(id: string, owner: string, now: number): Promise<SessionRecord | undefined>;
+  /**
+   * The owner is alive: every session it holds now expires at `now + ttl + OWNER_LEASE`.
+   * Nodes call it every OWNER_LEASE / 3; the sessions of a node that died (and so stopped
+   * renewing) expire a TTL after its last renewal plus the lease, like released ones.
+   * Returns how many sessions it renewed.
+   */
+  renew(owner: string, now: number): Promise<number>;
   /** A connection let go: the TTL starts, if `epoch` is still the current claim. */
   release(id: string, epoch: number, expiresAt: number): Promise<void>;
   /** Deletes sessions that expired before `now`, with everything they own; returns their ids. */
@@ -162,3 +170,11 @@ export interface Store {
 /** How many replies per session are kept for resent messages. A client resends at most
  *  its unacknowledged window, so this bounds the window a client may have in flight. */
 export const REPLY_WINDOW = 1024;
+
+/**
+ * How long an owned session outlives its owner's last renewal, on top of its TTL, ms.
+ * Owners renew every third of it, so a live owner's sessions never expire, and a crashed
+ * owner's sessions expire at most TTL + OWNER_LEASE after the crash (never silently kept
+ * forever). Longer tolerates a node stalled for longer (a GC pause, a frozen VM).
+ */
+export const OWNER_LEASE = 30_000;

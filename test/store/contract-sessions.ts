@@ -3,6 +3,7 @@
  * the push queue (pushes, ackPushes, pushHeads).
  */
 import { describe, expect, it } from "vitest";
+import { OWNER_LEASE } from "../../src/store/types.ts";
 import {
   committed,
   held,
@@ -37,13 +38,27 @@ export function sessionContract(make: MakeStore): void {
       await expect(ctx.store.createSession(record("s1"))).rejects.toMatchObject({ code: "LL_STORE_EXISTS" });
     });
 
-    it("claim raises the epoch by one each time, sets the owner and clears the expiry", async () => {
-      await ctx.store.createSession(record("s1", { epoch: 0, expiresAt: Date.now() + 60_000 }));
-      const a = await ctx.store.claim("s1", "n1", Date.now());
-      expect(a).toMatchObject({ epoch: 1, owner: "n1", expiresAt: null });
-      const b = await ctx.store.claim("s1", "n2", Date.now());
-      expect(b).toMatchObject({ epoch: 2, owner: "n2", expiresAt: null });
+    it("claim raises the epoch by one each time, sets the owner and the owner's lease as expiry", async () => {
+      await ctx.store.createSession(record("s1", { epoch: 0, expiresAt: 60_000, ttl: 30_000 }));
+      const a = await ctx.store.claim("s1", "n1", 1000);
+      expect(a).toMatchObject({ epoch: 1, owner: "n1", expiresAt: 1000 + 30_000 + OWNER_LEASE });
+      const b = await ctx.store.claim("s1", "n2", 2000);
+      expect(b).toMatchObject({ epoch: 2, owner: "n2", expiresAt: 2000 + 30_000 + OWNER_LEASE });
       expect(await ctx.store.getSession("s1")).toEqual(b);
+    });
+
+    it("renew extends the lease of the owner's sessions only; a dead owner's sessions expire and are swept", async () => {
+      await ctx.store.createSession(record("a", { ttl: 1000 }));
+      await ctx.store.createSession(record("b", { ttl: 1000 }));
+      await ctx.store.claim("a", "n1", 0);
+      await ctx.store.claim("b", "n2", 0);
+      expect(await ctx.store.renew("n1", 50_000)).toBe(1);
+      expect((await ctx.store.getSession("a"))?.expiresAt).toBe(50_000 + 1000 + OWNER_LEASE);
+      expect((await ctx.store.getSession("b"))?.expiresAt).toBe(1000 + OWNER_LEASE);
+      // n2 stopped renewing (it crashed): its session expires a TTL + lease after its last renewal.
+      expect(await ctx.store.sweep(1000 + OWNER_LEASE + 1)).toEqual(["b"]);
+      expect(await ctx.store.getSession("a")).toBeDefined();
+      expect(await ctx.store.renew("nobody", 1)).toBe(0);
     });
 
     it("claim of an unknown session is undefined", async () => {
@@ -63,7 +78,8 @@ export function sessionContract(make: MakeStore): void {
       expect(await ctx.store.getSession("s1")).toMatchObject({ expiresAt: 5000, owner: null, epoch: e1 });
       const e2 = (await ctx.store.claim("s1", "n2", 0))!.epoch;
       await ctx.store.release("s1", e1, 6000); // a stale holder letting go
-      expect(await ctx.store.getSession("s1")).toMatchObject({ expiresAt: null, owner: "n2", epoch: e2 });
+      expect(await ctx.store.getSession("s1")).toMatchObject({ owner: "n2", epoch: e2 });
+      expect((await ctx.store.getSession("s1"))?.expiresAt).toBe(30_000 + OWNER_LEASE); // n2's lease
       await ctx.store.release("nope", 1, 1); // unknown: nothing happens
     });
 
