@@ -170,6 +170,7 @@ async function main(): Promise<void> {
   for (const t of traffic) t.stop = true;
   for (const t of traffic) await Promise.all(t.loops);
   const closeReports = await Promise.all(traffic.map((t) => t.client.close({ timeout: 10_000 })));
+  const pids = cluster.allPids;
   await cluster.close();
   cluster = undefined;
 
@@ -246,7 +247,7 @@ async function main(): Promise<void> {
   const written = writeResults(
     args.out,
     "failover",
-    { host, clients: CLIENTS, kills: KILLS, freezes: FREEZES, rows: json, closeReports },
+    { host, clients: CLIENTS, kills: KILLS, freezes: FREEZES, rows: json, closeReports, pids, dir },
     md,
   );
   console.log(`results: ${written.join(", ")}`);

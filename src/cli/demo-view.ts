@@ -90,7 +90,7 @@ export class DemoView {
     this.io.stdout.write(`\x1b[H${lines.map((l) => `${l}\x1b[K`).join("\n")}\n\x1b[J`);
   }
 
-  summary(stats: DemoStats, pids: number[], report: CloseReport | undefined): void {
+  summary(stats: DemoStats, pids: number[], report: CloseReport | undefined, dir: string): void {
     if (this.tty) this.io.stdout.write("\x1b[?25h\x1b[?1049l");
     const s = {
       type: "summary",
@@ -103,6 +103,7 @@ export class DemoView {
       failoverP99: quantile(stats.failovers, 0.99),
       unfinished: report ? report.unsent + report.unacknowledged : 0,
       pids,
+      dir,
     };
     this.io.stdout.write(
       `demo: sent ${s.sent}, acknowledged ${s.acknowledged}, lost ${s.lost}, duplicated ${s.duplicated}; ` +

@@ -110,7 +110,7 @@ export async function runDemo(flags: DemoFlags, io: CliIO): Promise<number> {
     await cluster.close();
     rmSync(dir, { recursive: true, force: true });
     stats.lost = stats.sent - stats.acknowledged - stats.duplicated - stats.wrong;
-    view.summary(stats, cluster.allPids, report);
+    view.summary(stats, cluster.allPids, report, dir);
   }
   return 0;
 }
