@@ -321,7 +321,6 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
       let error: LifelineError | undefined;
       try {
         await this.establish();
-        attempt = 0;
         // Connected: wait for the link to go (it may already have).
         if (this.link) {
           await new Promise<void>((resolve) => {
@@ -331,13 +330,14 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
         }
         if (this.isClosed) break;
         // The first try after losing a node is immediate: the others are most likely fine.
+        attempt = 0;
         continue;
       } catch (err) {
         if (this.isClosed) break;
         error =
           err instanceof LifelineError ? err : new LifelineError("LL_INTERNAL", String(err), { cause: err });
       }
-      this.noteError(error);
+      if (error) this.noteError(error);
       attempt++;
       const delay =
         this.options.strategy === "classic"
@@ -426,11 +426,15 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
     if (had && (!w.resumed || w.sessionId !== had.id))
       this.loseSession("it expired (the node started a new one)");
     const resumed = !!had && w.resumed && w.sessionId === had.id;
+    // Never reuse a sequence number: the file may lag behind what was sent (a crash between
+    // writes, a power loss rolling back the last commits), the node knows what it processed.
+    let lastSeq = resumed ? Math.max(had!.lastSeq, w.lastClientSeq) : 0;
+    for (const e of this.outbox.inflight()) lastSeq = Math.max(lastSeq, e.seq ?? 0);
     this.session = {
       id: w.sessionId,
       token: w.resumeToken,
       lastPushSeq: resumed ? had!.lastPushSeq : 0,
-      lastSeq: resumed ? had!.lastSeq : 0,
+      lastSeq,
       topics: [...this.topics],
     };
     this.sentPushAck = this.session.lastPushSeq;
@@ -441,6 +445,7 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
     link.on("message", (m) => this.onMessage(link, m));
     link.on("close", (info) => this.onClose(link, info.error));
     link.start();
+    if (this.link !== link) return; // it closed while its first frames were replayed: dial again
     this.lastFrameAt = this.clock.now();
     // Resend everything sent and not answered, in order, with the same sequence numbers:
     // the node runs what it has not processed and answers the rest from stored replies.
@@ -620,7 +625,7 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
     const node = link.welcome.nodeId;
     this.emit("goaway", { node, reason, deadline });
     this.picker.failed(link.address, this.clock.now(), "draining");
-    if (this.options.strategy !== "classic")
+    if (this.options.topology)
       for (const n of nodes)
         this.picker.report(
           n.address,

@@ -53,7 +53,12 @@ export class Inbox {
 
   iterator(): AsyncIterableIterator<Incoming> {
     const s = new Stream(
-      () => this.streams.delete(s),
+      () => {
+        // A consumer that leaves while backed up must not keep the push flow stopped.
+        const wasBackedUp = this.backedUp;
+        this.streams.delete(s);
+        if (wasBackedUp && !this.backedUp) this.onDrain();
+      },
       () => {
         if (s.length === Math.floor(this.highWater / 2)) this.onDrain();
       },
@@ -107,6 +112,7 @@ class Stream implements AsyncIterableIterator<Incoming> {
 
   return(): Promise<IteratorResult<Incoming>> {
     this.end();
+    this.buffer.length = 0;
     this.onReturn();
     return Promise.resolve({ value: undefined, done: true });
   }

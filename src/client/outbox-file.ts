@@ -27,7 +27,8 @@ export class OutboxFile {
 
   constructor(readonly path: string) {
     try {
-      this.db = new Database(path);
+      // No busy wait: a file another client holds fails at once, without blocking the loop.
+      this.db = new Database(path, { timeout: 0 });
       this.db.pragma("journal_mode = WAL");
       this.db.pragma("synchronous = NORMAL");
       this.db.pragma("locking_mode = EXCLUSIVE");
