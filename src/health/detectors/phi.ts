@@ -28,11 +28,16 @@ export function phi(elapsed: number, mean: number, std: number): number {
   return -Math.log10(1 - 1 / (1 + e));
 }
 
+/** phi at which a gap counts as a failure episode rather than an interval (see heartbeat()). */
+export const OUTLIER_PHI = 8;
+
 export class PhiAccrualDetector {
   private readonly intervals: number[] = [];
   private sum = 0;
   private sumSq = 0;
   private last: number | undefined;
+  /** Failure-sized gaps skipped in a row (see heartbeat()). */
+  private skipped = 0;
 
   constructor(private readonly opts: PhiOptions) {
     // Seed the window as Akka does, with the first estimate ± a quarter of it, so phi is
@@ -54,9 +59,21 @@ export class PhiAccrualDetector {
     }
   }
 
-  /** Records a heartbeat arrival at `now` (ms). */
+  /**
+   * Records a heartbeat arrival at `now` (ms). A gap the detector itself would call a
+   * failure (phi ≥ OUTLIER_PHI when it ended: a frozen process, a partition) is not a
+   * sample of the sender's rhythm, and is left out of the window: otherwise one 5 s freeze
+   * inflates mean and deviation so much that the next freeze is suspected late and never
+   * reaches `down`. Three such gaps in a row are the new rhythm, and are learned.
+   */
   heartbeat(now: number): void {
-    if (this.last !== undefined) this.push(Math.max(0, now - this.last));
+    if (this.last !== undefined) {
+      if (this.phi(now) >= OUTLIER_PHI && this.skipped < 3) this.skipped++;
+      else {
+        this.skipped = 0;
+        this.push(Math.max(0, now - this.last));
+      }
+    }
     this.last = now;
   }
 

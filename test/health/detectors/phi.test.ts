@@ -61,6 +61,28 @@ describe("PhiAccrualDetector", () => {
     expect(paused.silenceFor(8)).toBeGreaterThan(steady.silenceFor(8) + 2900);
   });
 
+  it("a failure-sized gap (a freeze) does not enter the window, so the next freeze is detected as fast", () => {
+    const d = new PhiAccrualDetector({
+      windowSize: 100,
+      minStdDev: 50,
+      acceptablePause: 0,
+      firstHeartbeatEstimate: 250,
+    });
+    let t = 0;
+    const beat = (gap: number) => {
+      t += gap;
+      d.heartbeat(t);
+    };
+    for (let i = 0; i < 40; i++) beat(250);
+    const before = d.silenceFor(8);
+    beat(5000); // frozen for 5 s, then back
+    for (let i = 0; i < 10; i++) beat(250);
+    expect(d.silenceFor(8)).toBeCloseTo(before, 0);
+    // Three such gaps in a row are the sender's new rhythm, and are learned.
+    for (let i = 0; i < 4; i++) beat(5000);
+    expect(d.mean).toBeGreaterThan(300);
+  });
+
   it("keeps only windowSize intervals", () => {
     const d = new PhiAccrualDetector({ ...opts, windowSize: 10 });
     for (let i = 0; i < 100; i++) d.heartbeat(i * 100);
