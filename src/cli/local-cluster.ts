@@ -5,6 +5,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 const BIN = fileURLToPath(new URL("../../bin/lifeline.js", import.meta.url));
+/** Longest wait for a node's "listening" line before the attempt is killed and retried. */
+const START_TIMEOUT = 20_000;
 
 export type LocalNodeState = "running" | "frozen" | "killed" | "stopped";
 
@@ -31,6 +33,13 @@ export interface LocalClusterOptions {
   env?: NodeJS.ProcessEnv;
   /** Each node's stderr line (JSON logs). */
   onLog?: (id: string, line: string) => void;
+  /** Every child process as soon as it is spawned (start attempts and restarts included). */
+  onSpawn?: (id: string, pid: number) => void;
+  /**
+   * Start each node in its own process group: a terminal's Ctrl-C then reaches only this
+   * process, which stops the nodes in its own order (instead of every node draining at once).
+   */
+  detached?: boolean;
 }
 
 /** The kernel's range for outgoing connections' local ports (Linux), else the IANA one. */
@@ -147,15 +156,25 @@ export class LocalCluster {
       const child = spawn(process.execPath, args, {
         stdio: ["pipe", "pipe", "pipe"],
         env: this.opts.env ?? process.env,
+        detached: this.opts.detached === true,
       });
       this.children.set(n.id, child);
+      if (child.pid) this.opts.onSpawn?.(n.id, child.pid);
       child.stdin?.on("error", () => {});
       const log = createInterface({ input: child.stderr! });
       log.on("line", (l) => this.opts.onLog?.(n.id, l));
       const listening = await new Promise<boolean>((resolve) => {
         const lines = createInterface({ input: child.stdout! });
-        lines.once("line", () => resolve(true));
-        child.once("exit", () => resolve(false));
+        // A start that hangs (it should not) is a failed attempt, not a wait forever.
+        const timer = setTimeout(() => child.kill("SIGKILL"), START_TIMEOUT);
+        lines.once("line", () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+        child.once("exit", () => {
+          clearTimeout(timer);
+          resolve(false);
+        });
       });
       if (listening) {
         n.pid = child.pid;

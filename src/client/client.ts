@@ -371,7 +371,8 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
       heartbeat: classic ? 0 : this.options.heartbeat,
       lastPushSeq: this.session?.lastPushSeq ?? 0,
     };
-    if (this.session) hello.session = { id: this.session.id, token: this.session.token };
+    if (this.session)
+      hello.session = { id: this.session.id, token: this.session.token, epoch: this.session.epoch };
     if (this.options.name) hello.name = this.options.name;
     let tokenRefused = false;
     let link: Link;
@@ -389,6 +390,14 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
             if (f.error.code === "LL_ABORTED") return;
             if (f.error instanceof TimeoutError) this.timeouts.timedOut(f.address);
             if (f.error.code === "LL_SESSION_TOKEN") tokenRefused = true;
+            if (f.error.code === "LL_SESSION_MOVED") {
+              // Another attempt (of this race, or one whose WELCOME was lost) claimed the
+              // session: the node is fine; present the newer epoch next time.
+              const epoch = (f.error as { epoch?: number }).epoch;
+              if (this.session && epoch !== undefined && epoch > (this.session.epoch ?? 0))
+                this.session.epoch = epoch;
+              return;
+            }
             this.picker.failed(
               f.address,
               this.clock.now(),
@@ -433,6 +442,7 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
     this.session = {
       id: w.sessionId,
       token: w.resumeToken,
+      epoch: w.epoch,
       lastPushSeq: resumed ? had!.lastPushSeq : 0,
       lastSeq,
       topics: [...this.topics],
@@ -487,8 +497,11 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
     if (this.state !== "closed") {
       if (error) {
         this.noteError(error);
-        this.picker.failed(link.address, this.clock.now());
-        this.lastFailed = link.address;
+        // A session taken over elsewhere says nothing about this node's health.
+        if (error.code !== "LL_SESSION_MOVED") {
+          this.picker.failed(link.address, this.clock.now());
+          this.lastFailed = link.address;
+        }
       }
       if (this.state !== "closing") this.state = "reconnecting";
       this.emit(

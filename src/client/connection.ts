@@ -24,7 +24,7 @@ export interface ConnectOptions {
   address: string;
   role: Role;
   /** Resume this session. */
-  session?: { id: string; token: string };
+  session?: { id: string; token: string; epoch?: number };
   /** Highest PUSH sequence received (when resuming). */
   lastPushSeq?: number;
   /** Heartbeat interval to ask for, ms (0 = none). */
@@ -43,6 +43,8 @@ export interface ConnectOptions {
 export class ConnectError extends LifelineError {
   readonly kind: string;
   readonly errno: string | undefined;
+  /** LL_SESSION_MOVED at HELLO: the session's current claim epoch (another attempt took it). */
+  epoch: number | undefined;
 
   constructor(code: string, message: string, kind: string, errno?: string, options?: { cause?: unknown }) {
     super(code, message, options);
@@ -125,6 +127,7 @@ export class ProtocolConnection extends TypedEmitter<ConnectionEvents> {
         if (opts.session) {
           hello.sessionId = opts.session.id;
           hello.resumeToken = opts.session.token;
+          if (opts.session.epoch !== undefined) hello.sessionEpoch = opts.session.epoch;
         }
         if (opts.name) hello.name = opts.name;
         socket.write(encodeMessage(hello));
@@ -155,7 +158,9 @@ export class ProtocolConnection extends TypedEmitter<ConnectionEvents> {
           }
           if (m.type === "error") {
             const kind = m.code === "LL_OVERLOADED" || m.code === "LL_DRAINING" ? "overloaded" : "protocol";
-            return fail(new ConnectError(m.code, `${opts.address}: ${m.message}`, kind));
+            const e = new ConnectError(m.code, `${opts.address}: ${m.message}`, kind);
+            e.epoch = m.epoch;
+            return fail(e);
           }
           return fail(
             new ConnectError("LL_PROTOCOL", `expected WELCOME, got ${m.type.toUpperCase()}`, "protocol"),

@@ -6,6 +6,11 @@ import type { OutboxEntry } from "./outbox.ts";
 export interface SavedSession {
   id: string;
   token: string;
+  /**
+   * The session's claim epoch as last seen (WELCOME): resumes claim only that epoch. Absent
+   * in files written before epochs: the first resume then claims whatever the epoch.
+   */
+  epoch?: number;
   /** Highest PUSH sequence handed to the application. */
   lastPushSeq: number;
   /** Highest MSG sequence assigned. */

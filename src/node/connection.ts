@@ -44,7 +44,13 @@ export interface ConnectionHost {
         heartbeat: number;
         sessionTtl: number;
       }
-    | { ok: false; code: ErrorCode; message: string }
+    | {
+        ok: false;
+        code: ErrorCode;
+        message: string;
+        /** LL_SESSION_MOVED: the session's current claim epoch, for the client to present. */
+        epoch?: number;
+      }
   >;
   heartbeatFrame(): Message;
   topology(): { epoch: number; nodes: NodeInfo[] };
@@ -116,10 +122,10 @@ export class NodeConnection implements SessionOutput {
   }
 
   /** Sends ERROR and closes. */
-  fail(code: ErrorCode, message: string): void {
+  fail(code: ErrorCode, message: string, extra?: { epoch?: number }): void {
     if (!this.open) return;
     this.host.log("debug", { event: "connection-error", conn: this.id, remote: this.remote, code }, message);
-    this.send({ type: "error", code, message, fatal: true });
+    this.send({ type: "error", code, message, fatal: true, ...extra });
     this.close();
   }
 
@@ -218,9 +224,17 @@ export class NodeConnection implements SessionOutput {
       this.fail("LL_STORE", `cannot open the session: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
-    if (!this.open) return;
+    if (!this.open) {
+      // Closed while the store answered: what the answer holds is let go like any session
+      // whose connection closed (closed() ran before, when there was none).
+      if (r.ok && r.session) {
+        this.session = r.session;
+        this.host.closed(this);
+      }
+      return;
+    }
     if (!r.ok) {
-      this.fail(r.code, r.message);
+      this.fail(r.code, r.message, r.epoch === undefined ? undefined : { epoch: r.epoch });
       return;
     }
     this.session = r.session;
@@ -232,6 +246,7 @@ export class NodeConnection implements SessionOutput {
       resumeToken: r.token,
       resumed: r.resumed,
       lastClientSeq: r.session?.lastClientSeq ?? 0,
+      epoch: r.session?.epoch ?? 0,
       heartbeat: r.heartbeat,
       maxFrame: this.host.limits.maxFrame,
       sessionTtl: r.sessionTtl,

@@ -187,14 +187,28 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
         if (!hello.resumeToken || !sameHash(hashToken(hello.resumeToken), record.tokenHash)) {
           return { ok: false as const, code: "LL_SESSION_TOKEN" as const, message: "wrong resume token" };
         }
-        const previous = this.sessions.get(record.id);
-        if (previous) {
-          previous.session.stop();
-          previous.conn.fail("LL_SESSION_MOVED", "the session was resumed on another connection");
-          this.sessions.delete(record.id);
+        // Claim only the epoch the client last saw (when it says): of the attempts of one
+        // connect race, one claim wins, and a slow loser cannot take the session back from
+        // the winner after the client adopted it.
+        const claimed = await this.store.claim(record.id, this.nodeId, this.clock.wall(), hello.sessionEpoch);
+        if (!claimed && hello.sessionEpoch !== undefined) {
+          const now = await this.store.getSession(record.id);
+          if (now && (now.expiresAt === null || now.expiresAt > this.clock.wall())) {
+            return {
+              ok: false as const,
+              code: "LL_SESSION_MOVED" as const,
+              message: `the session was claimed by another connection (epoch ${now.epoch}, not ${hello.sessionEpoch})`,
+              epoch: now.epoch,
+            };
+          }
         }
-        const claimed = await this.store.claim(record.id, this.nodeId, this.clock.wall());
         if (claimed) {
+          const previous = this.sessions.get(record.id);
+          if (previous) {
+            previous.session.stop();
+            previous.conn.fail("LL_SESSION_MOVED", "the session was resumed on another connection");
+            this.sessions.delete(record.id);
+          }
           const session = this.live(claimed.id, claimed.epoch, claimed);
           await this.loadSubscriptions(session);
           this.sessions.set(claimed.id, { session, conn });

@@ -74,6 +74,7 @@ const SCHEMAS = {
     role: z.enum(["client", "monitor", "peer"]),
     sessionId: text(200).optional(),
     resumeToken: text(200).optional(),
+    sessionEpoch: safeSeq.optional(),
     lastPushSeq: safeSeq,
     heartbeat: z.number().min(0).max(3_600_000),
     name: text(200).optional(),
@@ -85,6 +86,7 @@ const SCHEMAS = {
     resumeToken: text(200),
     resumed: z.boolean(),
     lastClientSeq: safeSeq,
+    epoch: safeSeq,
     heartbeat: z.number().min(0),
     maxFrame: z.number().int().min(1),
     sessionTtl: z.number().min(0),
@@ -94,6 +96,7 @@ const SCHEMAS = {
     message: text(2000),
     fatal: z.boolean(),
     seq: safeSeq.optional(),
+    epoch: safeSeq.optional(),
   }),
   [TYPE.TOPOLOGY]: z.object({ epoch: safeSeq, nodes: z.array(nodeInfo).max(10_000) }),
   [TYPE.GOAWAY]: z.object({

@@ -77,6 +77,12 @@ export interface Hello {
   /** Resume this session (with its token), or omit for a new one. */
   sessionId?: string;
   resumeToken?: string;
+  /**
+   * The session's claim epoch as the client last saw it (WELCOME or ERROR `epoch`): the node
+   * resumes only if the session still has it, so of several attempts racing one resume only
+   * one claims it. Omitted: claim whatever the epoch.
+   */
+  sessionEpoch?: number;
   /** Highest PUSH sequence the client has received (0 for none). */
   lastPushSeq: number;
   /** Heartbeat interval asked for, ms; 0 = no heartbeats. */
@@ -95,6 +101,8 @@ export interface Welcome {
   resumed: boolean;
   /** Highest client MSG sequence the cluster has processed for this session. */
   lastClientSeq: number;
+  /** The session's claim epoch after this connection's claim (0 without a session). */
+  epoch: number;
   /** Heartbeat interval the node will use, ms (0 = none). */
   heartbeat: number;
   /** Largest frame the node accepts, bytes. */
@@ -111,6 +119,8 @@ export interface ErrorMessage {
   fatal: boolean;
   /** The client message this error is about (LL_APP), when it is about one. */
   seq?: number;
+  /** LL_SESSION_MOVED in answer to HELLO: the session's current claim epoch. */
+  epoch?: number;
 }
 
 export interface Msg {

@@ -77,9 +77,15 @@ export class MemoryStore implements Store {
     return s ? { ...s.record } : undefined;
   }
 
-  async claim(id: string, owner: string, now: number): Promise<SessionRecord | undefined> {
+  async claim(
+    id: string,
+    owner: string,
+    now: number,
+    expectEpoch?: number,
+  ): Promise<SessionRecord | undefined> {
     const s = this.open().sessions.get(id);
     if (!s || isExpired(s.record, now)) return undefined;
+    if (expectEpoch !== undefined && s.record.epoch !== expectEpoch) return undefined;
     s.record.epoch += 1;
     s.record.owner = owner;
     s.record.expiresAt = now + s.record.ttl + OWNER_LEASE;

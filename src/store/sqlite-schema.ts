@@ -145,7 +145,8 @@ export function statements(db: Database.Database) {
       @lastPushSeq, @ackedPushSeq, @ttl, @expiresAt, @owner, @epoch)`),
     getSession: p("SELECT * FROM sessions WHERE id = ?"),
     claim: p(`UPDATE sessions SET epoch = epoch + 1, owner = @owner, expires_at = @now + ttl + @lease
-      WHERE id = @id AND (expires_at IS NULL OR expires_at >= @now) RETURNING *`),
+      WHERE id = @id AND (expires_at IS NULL OR expires_at >= @now) AND (@expect IS NULL OR epoch = @expect)
+      RETURNING *`),
     renew: p("UPDATE sessions SET expires_at = @now + ttl + @lease WHERE owner = @owner"),
     release: p("UPDATE sessions SET owner = NULL, expires_at = ? WHERE id = ? AND epoch = ?"),
     expired: p("SELECT id FROM sessions WHERE expires_at < ? ORDER BY id").pluck(),

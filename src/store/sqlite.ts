@@ -130,10 +130,16 @@ export class SqliteStore implements Store {
     return row ? toRecord(row) : undefined;
   }
 
-  async claim(id: string, owner: string, now: number): Promise<SessionRecord | undefined> {
+  async claim(
+    id: string,
+    owner: string,
+    now: number,
+    expectEpoch?: number,
+  ): Promise<SessionRecord | undefined> {
+    const expect = expectEpoch ?? null;
     const row = await this.op(
       "write",
-      () => this.s.claim.get({ owner, id, now, lease: OWNER_LEASE }) as SessionRow | undefined,
+      () => this.s.claim.get({ owner, id, now, lease: OWNER_LEASE, expect }) as SessionRow | undefined,
     );
     return row ? toRecord(row) : undefined;
   }

@@ -119,10 +119,11 @@ export interface Store {
   getSession(id: string): Promise<SessionRecord | undefined>;
   /**
    * Takes a session for `owner`: raises its epoch, sets its expiry to the owner's lease
-   * (`now + ttl + OWNER_LEASE`) and returns it. Undefined when it does not exist or expired
-   * before `now`.
+   * (`now + ttl + OWNER_LEASE`) and returns it. Undefined when it does not exist, expired
+   * before `now`, or — with `expectEpoch` — its epoch is no longer `expectEpoch` (someone
+   * else claimed it since: nothing changes).
    */
-  claim(id: string, owner: string, now: number): Promise<SessionRecord | undefined>;
+  claim(id: string, owner: string, now: number, expectEpoch?: number): Promise<SessionRecord | undefined>;
   /**
    * The owner is alive: every session it holds now expires at `now + ttl + OWNER_LEASE`.
    * Nodes call it every OWNER_LEASE / 3; the sessions of a node that died (and so stopped

@@ -35,6 +35,7 @@ function fakeLink(address: string): FakeDialLink {
       resumeToken: "t",
       resumed: false,
       lastClientSeq: 0,
+      epoch: 1,
       heartbeat: 0,
       maxFrame: 1 << 20,
       sessionTtl: 60_000,

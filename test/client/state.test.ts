@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { type ClientEvents, createClient, type LifelineClient } from "../../src/client/client.ts";
 import type { ClientOptions } from "../../src/client/options.ts";
 import { OutboxFile } from "../../src/client/outbox-file.ts";
+import { LifelineError } from "../../src/errors.ts";
 import { FakeClock } from "../../src/util/fake-clock.ts";
 import { FakeCluster, type FakeLink } from "../support/fake-cluster.ts";
 
@@ -286,6 +287,25 @@ describe("client state machine: silence and liveness", () => {
 });
 
 describe("client state machine: failover and resume", () => {
+  it("a resume refused as claimed elsewhere (a WELCOME it never got) retries with the epoch it was told", async () => {
+    const { clock, client, cluster, n1, connect, seen } = setup();
+    await connect();
+    const sessionId = client.status().sessionId!;
+    // An earlier resume claimed the session (epoch 1 -> 4) and its WELCOME was lost.
+    cluster.sessions.get(sessionId)!.epoch = 4;
+    n1.link!.drop(new LifelineError("LL_CONNECTION_LOST", "gone"));
+    await clock.advance(0);
+    const n2 = cluster.node("n2");
+    expect(n2.hellos[0]!.session).toMatchObject({ id: sessionId, epoch: 1 }); // refused: it is 4
+    await clock.advance(2000);
+    expect(client.status()).toMatchObject({ state: "connected", sessionId });
+    const epochs = [...n1.hellos, ...n2.hellos].slice(1).map((h) => h.session?.epoch);
+    expect(epochs).toContain(4); // presented what it was told
+    expect(cluster.sessions.get(sessionId)!.epoch).toBe(5);
+    expect(seen("session-lost")).toEqual([]);
+    await closeNow(client, clock);
+  });
+
   it("resumes on another node, resending in-flight messages with the same seqs; each runs once", async () => {
     const { clock, client, cluster, n1, connect, seen, events } = setup();
     const first = await connect();
@@ -304,7 +324,7 @@ describe("client state machine: failover and resume", () => {
     const n2 = cluster.node("n2");
     const second = n2.link!;
     expect(second).toBeDefined();
-    expect(n2.hellos[0]!.session).toEqual({ id: sessionId, token: `t-${sessionId}` });
+    expect(n2.hellos[0]!.session).toEqual({ id: sessionId, token: `t-${sessionId}`, epoch: 1 });
     expect(second.msgs()).toEqual([
       [1, "a"],
       [2, "b"],
@@ -846,6 +866,7 @@ describe("client state machine: sequence numbers and the outbox file", () => {
       pushes: [],
       ackedPushSeq: 0,
       link: undefined,
+      epoch: 1,
     });
     cluster.sessionCount = 1;
   }

@@ -72,6 +72,16 @@ export function sessionContract(make: MakeStore): void {
       expect(await ctx.store.claim("s1", "n1", 999)).toMatchObject({ epoch: 1 });
     });
 
+    it("a claim that expects an epoch takes the session only if it still has it", async () => {
+      await ctx.store.createSession(record("s1", { expiresAt: null }));
+      // Two racing claims expecting epoch 0: the first takes it, the second changes nothing.
+      expect(await ctx.store.claim("s1", "n1", 0, 0)).toMatchObject({ epoch: 1, owner: "n1" });
+      expect(await ctx.store.claim("s1", "n2", 0, 0)).toBeUndefined();
+      expect(await ctx.store.getSession("s1")).toMatchObject({ epoch: 1, owner: "n1" });
+      expect(await ctx.store.claim("s1", "n2", 0, 1)).toMatchObject({ epoch: 2, owner: "n2" });
+      expect(await ctx.store.claim("s1", "n3", 0)).toMatchObject({ epoch: 3, owner: "n3" }); // no condition
+    });
+
     it("release starts the TTL only with the current epoch", async () => {
       const e1 = await held(ctx.store, "s1");
       await ctx.store.release("s1", e1, 5000);

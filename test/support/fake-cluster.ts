@@ -1,4 +1,4 @@
-import type { ConnectOptions } from "../../src/client/connection.ts";
+import { ConnectError, type ConnectOptions } from "../../src/client/connection.ts";
 import type { Connector, Link } from "../../src/client/link.ts";
 import { LifelineError, TimeoutError } from "../../src/errors.ts";
 import type { Message, NodeInfo, Welcome } from "../../src/protocol/messages.ts";
@@ -116,6 +116,8 @@ export interface FakeSession {
   pushes: Uint8Array[];
   ackedPushSeq: number;
   link: FakeLink | undefined;
+  /** Claim epoch: raised by every resume; a HELLO presenting another one is refused. */
+  epoch: number;
 }
 
 export type NodeMode = "up" | "refuse" | "hang" | "draining";
@@ -202,7 +204,13 @@ export class FakeNode {
       if (known) {
         if (known.token !== o.session.token)
           return new LifelineError("LL_SESSION_TOKEN", "wrong resume token");
+        if (o.session.epoch !== undefined && o.session.epoch !== known.epoch) {
+          const e = new ConnectError("LL_SESSION_MOVED", "claimed by another connection", "protocol");
+          e.epoch = known.epoch;
+          return e;
+        }
         session = known;
+        known.epoch++;
         resumed = true;
         const previous = known.link;
         if (previous?.isOpen) {
@@ -226,6 +234,7 @@ export class FakeNode {
         pushes: [],
         ackedPushSeq: 0,
         link: undefined,
+        epoch: 1,
       };
       c.sessions.set(id, session);
     }
@@ -238,6 +247,7 @@ export class FakeNode {
       resumeToken: session.token,
       resumed,
       lastClientSeq: session.lastClientSeq,
+      epoch: session.epoch,
       heartbeat: hb,
       maxFrame: 1 << 20,
       sessionTtl: 60_000,
