@@ -3,6 +3,9 @@
  * `resolveConfig` (or `loadConfig`), create a `HealthEngine` with `defaultRegistry()`, start
  * it, and listen to its typed events or iterate `engine.events()`.
  */
+export { DEFAULT_ADMIN } from "./admin/http.ts";
+export { type MonitorMetrics, monitorMetrics } from "./admin/monitor-metrics.ts";
+export { nodeMetrics } from "./admin/node-metrics.ts";
 export { type AdminOptions, type AdminServer, startAdmin } from "./admin/server.ts";
 export {
   type ClientEvents,
@@ -13,6 +16,7 @@ export {
   LifelineClient,
 } from "./client/client.ts";
 export { NoServerError } from "./client/dialer.ts";
+export { type ClientMetricsOptions, clientMetrics } from "./client/metrics.ts";
 export { AppError, DroppedError, SessionLostError } from "./client/errors.ts";
 export type { Incoming } from "./client/inbox.ts";
 export type { Connector, Link } from "./client/link.ts";

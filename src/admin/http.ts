@@ -10,7 +10,9 @@ import { type Logger, silentLogger } from "../util/logger.ts";
  * rule, JSON answers and bounded request bodies.
  *
  * Security: bound to loopback by default. Binding elsewhere requires a token; when a token
- * is set, writes need `Authorization: Bearer TOKEN`, and so do reads off loopback.
+ * is set, writes need `Authorization: Bearer TOKEN`, and so do reads off loopback. A read
+ * may give the token as `?token=` instead (a browser's EventSource cannot set headers; the
+ * dashboard passes on the token of its own address).
  */
 export interface AdminServer {
   host: string;
@@ -40,6 +42,18 @@ export interface HttpOptions {
 
 export const MAX_BODY = 4096;
 
+/**
+ * Where each role's admin server listens unless told otherwise: loopback, fixed ports so
+ * bookmarks and Prometheus scrape configs keep working across restarts. `--admin off`
+ * turns it off; `--admin 127.0.0.1:0` takes any free port (several on one machine).
+ */
+export const DEFAULT_ADMIN = { monitor: "127.0.0.1:7840", node: "127.0.0.1:7841" } as const;
+
+/** True for "off", "false", "none" (an admin address that turns the server off). */
+export function adminOff(listen: string | boolean | undefined): boolean {
+  return listen === false || (typeof listen === "string" && /^(off|false|none|no)$/i.test(listen));
+}
+
 /** Loopback by address, never by name: "127.example.com" is not loopback. */
 export function isLoopback(host: string): boolean {
   if (host === "localhost" || host === "::1") return true;
@@ -61,16 +75,16 @@ export function send(res: http.ServerResponse, status: number, body: unknown): v
   res.end(text);
 }
 
-/** The request body as text, or undefined when it is over MAX_BODY bytes. */
-export function readBody(req: http.IncomingMessage): Promise<string | undefined> {
+/** The request body as text, or undefined when it is over `limit` bytes (MAX_BODY). */
+export function readBody(req: http.IncomingMessage, limit = MAX_BODY): Promise<string | undefined> {
   return new Promise((resolve) => {
     let size = 0;
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => {
       size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
+      if (size <= limit) chunks.push(c);
     });
-    req.on("end", () => resolve(size > MAX_BODY ? undefined : Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => resolve(size > limit ? undefined : Buffer.concat(chunks).toString("utf8")));
     req.on("error", () => resolve(undefined));
   });
 }
@@ -90,7 +104,9 @@ export async function startHttp(opts: HttpOptions): Promise<AdminServer> {
     const url = new URL(req.url ?? "/", "http://admin");
     const method = req.method ?? "GET";
     const write = method !== "GET" && method !== "HEAD";
-    if (opts.token && (write || !local) && !tokenMatches(req.headers.authorization, opts.token)) {
+    const given =
+      req.headers.authorization ?? (write ? undefined : (url.searchParams.get("token") ?? undefined));
+    if (opts.token && (write || !local) && !tokenMatches(given, opts.token)) {
       return send(res, 401, { error: "a valid bearer token is required" });
     }
     let parts: string[];

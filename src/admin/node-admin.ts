@@ -1,12 +1,15 @@
 import type { LifelineNode } from "../node/node.ts";
 import type { Logger } from "../util/logger.ts";
 import { type AdminServer, type Request, send, startHttp } from "./http.ts";
+import { nodeMetrics } from "./node-metrics.ts";
 
 /**
  * A node's admin HTTP server:
  *
  *   GET /healthz        200 while the node serves (healthy or degraded), 503 when draining
  *                       or stopped — for load balancers and orchestrators
+ *   GET /readyz         the same (a draining node is alive but wants no new clients)
+ *   GET /metrics        Prometheus text (README "Metrics")
  *   GET /api/sessions   counts: sessions, connections, queued messages (never payloads)
  *   GET /api/topology   the nodes this node knows, with their state and load
  *
@@ -21,10 +24,18 @@ export interface NodeAdminOptions {
 
 export function startNodeAdmin(opts: NodeAdminOptions): Promise<AdminServer> {
   const { node } = opts;
-  const handle = ({ res, method, url }: Request) => {
+  const registry = nodeMetrics(node);
+  const handle = async ({ res, method, url }: Request) => {
     if (method !== "GET") return send(res, 405, { error: "method not allowed" });
     switch (url.pathname) {
-      case "/healthz": {
+      case "/metrics": {
+        const text = await registry.metrics();
+        res.writeHead(200, { "content-type": registry.contentType, "cache-control": "no-store" });
+        res.end(text);
+        return;
+      }
+      case "/healthz":
+      case "/readyz": {
         const serving = node.state === "healthy" || node.state === "degraded";
         return send(res, serving ? 200 : 503, node.state);
       }
@@ -35,6 +46,7 @@ export function startNodeAdmin(opts: NodeAdminOptions): Promise<AdminServer> {
           sessions: s.sessions,
           connections: s.connections,
           queue: s.queue,
+          counters: node.counters,
         });
       }
       case "/api/topology":

@@ -75,7 +75,8 @@ export class DemoView {
     this.info = info;
     if (this.tty) return;
     const list = nodes.map((n) => `${n.id} (pid ${n.pid}, ${n.address})`).join(", ");
-    this.line(`started nodes ${list}; store ${info.store}; admin API ${info.admin ?? "-"}`);
+    this.line(`started nodes ${list}; store ${info.store}`);
+    this.line(`dashboard: ${info.admin ? `${info.admin}/` : "-"}`);
     this.io.stdout.write(
       `${JSON.stringify({ type: "start", dir: info.dir, admin: info.admin, watchdog: info.watchdog, nodes: nodes.map((n) => ({ id: n.id, pid: n.pid, address: n.address })) })}\n`,
     );
@@ -110,7 +111,7 @@ export class DemoView {
     const lines = [
       `${pc.bold("Lifeline demo")}: three nodes, a monitor and a client on this machine   ${clock(now).slice(0, 8)}`,
       clip(`store      ${this.info?.store ?? "-"}`),
-      clip(`admin API  ${this.info?.admin ? `${this.info.admin}/api/targets` : "-"}`),
+      clip(`dashboard  ${this.info?.admin ? `${this.info.admin}/  (metrics: /metrics)` : "-"}`),
       "",
     ];
     // Fixed columns (70 characters with their gaps); the reason gets what is left.

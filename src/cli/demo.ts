@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { DEFAULT_ADMIN } from "../admin/http.ts";
 import { createClient, type LifelineClient } from "../client/client.ts";
 import { UsageError } from "../errors.ts";
 import { formatMs } from "../util/format.ts";
@@ -18,6 +19,8 @@ import { type ShutdownReason, untilShutdown } from "./signals.ts";
 export interface DemoFlags {
   duration?: string;
   chaos?: boolean;
+  /** The dashboard's address; default DEFAULT_ADMIN.monitor, else any free port. */
+  admin?: string;
 }
 
 /** Messages a second, and at most this many unanswered at once. */
@@ -93,18 +96,20 @@ export async function runDemo(flags: DemoFlags, io: CliIO): Promise<number> {
     await cluster.start();
     if (reason) return;
 
-    // The monitor, as `lifeline monitor -c FILE --admin 127.0.0.1:0` runs it.
+    // The monitor, as `lifeline monitor -c FILE` runs it: the dashboard on the default
+    // port, or on any free one when that is taken (another monitor or demo here).
     const config = join(dir, "monitor.json");
     const targets = cluster.nodes.map((n) => ({
       id: n.id,
       address: `lifeline://${n.address}?heartbeat=250`,
     }));
     writeFileSync(config, JSON.stringify({ targets }));
-    monitor = await startMonitor(
-      [],
-      { config, watch: false, admin: "127.0.0.1:0", logLevel: "silent" },
-      quietIO(),
-    );
+    const startAt = (admin: string) =>
+      startMonitor([], { config, watch: false, admin, logLevel: "silent" }, quietIO());
+    monitor = await startAt(flags.admin ?? DEFAULT_ADMIN.monitor).catch((err: NodeJS.ErrnoException) => {
+      if (flags.admin !== undefined || err.code !== "EADDRINUSE") throw err;
+      return startAt("127.0.0.1:0");
+    });
     const engine = monitor.engine;
     engine.on("state", (t) => view.event(`monitor: ${t.target} ${t.from} → ${t.to} (${t.reason})`));
     view.started({ dir, store, admin: monitor.admin?.url, watchdog: reaper.pid }, rows());

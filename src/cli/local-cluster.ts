@@ -18,6 +18,8 @@ export interface LocalNode {
   state: LocalNodeState;
   /** Every pid this node has had (restarts get new ones). */
   pids: number[];
+  /** Its admin server (healthz, metrics...), on a free loopback port; new on each restart. */
+  admin: string | undefined;
 }
 
 export interface LocalClusterOptions {
@@ -125,6 +127,7 @@ export class LocalCluster {
         id: `n${i + 1}`,
         port,
         address: `127.0.0.1:${port}`,
+        admin: undefined,
         pid: undefined,
         state: "stopped",
         pids: [],
@@ -147,6 +150,8 @@ export class LocalCluster {
       "--log-level",
       this.opts.logLevel ?? "warn",
       "--exit-with-stdin",
+      "--admin",
+      "127.0.0.1:0",
     );
     if (peers.length) args.push("--peers", peers.join(","));
     if (this.opts.drainDeadline !== undefined) args.push("--drain-deadline", String(this.opts.drainDeadline));
@@ -167,8 +172,13 @@ export class LocalCluster {
         const lines = createInterface({ input: child.stdout! });
         // A start that hangs (it should not) is a failed attempt, not a wait forever.
         const timer = setTimeout(() => child.kill("SIGKILL"), START_TIMEOUT);
-        lines.once("line", () => {
+        lines.once("line", (line) => {
           clearTimeout(timer);
+          try {
+            n.admin = (JSON.parse(line) as { admin?: string }).admin;
+          } catch {
+            n.admin = undefined;
+          }
           resolve(true);
         });
         child.once("exit", () => {

@@ -35,7 +35,11 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       .argument("[targets...]", "host:port (tcp), tcp://..., http(s)://..., tls://host:port")
       .option("--results", "also print every check result (JSON lines mode)")
       .option("--no-watch", "do not reload when the config file changes (SIGHUP still does)")
-      .option("--admin <host:port>", "serve the admin API (status, ttl reports) here (admin.listen)")
+      .option(
+        "--admin <host:port>",
+        "dashboard, metrics and admin API address (admin.listen; default 127.0.0.1:7840; off: none)",
+      )
+      .option("--no-admin", "no dashboard or admin API")
       .option("--admin-token <token>", "bearer token for the admin API (admin.token; LIFELINE_ADMIN_TOKEN)"),
   ).action(async (targets: string[], flags) => setExit(await runMonitor(targets, flags, io)));
 
@@ -52,7 +56,11 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option("--session-ttl <ms>", "how long a session survives without a connection")
     .option("--drain-deadline <ms>", "longest wait for clients to move on shutdown")
     .option("--log-level <level>", "debug, info, warn, error or silent", "info")
-    .option("--admin <host:port>", "serve the node admin API (healthz, sessions, topology) here")
+    .option(
+      "--admin <host:port>",
+      "node admin API: healthz, readyz, metrics, sessions, topology (default 127.0.0.1:7841; off: none)",
+    )
+    .option("--no-admin", "no admin API")
     .option("--admin-token <token>", "bearer token for it (also LIFELINE_ADMIN_TOKEN)")
     .option("--exit-with-stdin", "drain and exit when stdin closes (for nodes started by another program)")
     .action(async (flags) => setExit(await runNode(flags, io)));
@@ -79,6 +87,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     )
     .option("--duration <seconds>", "stop after this many seconds (default: run until Ctrl-C)")
     .option("--chaos", "kill, freeze and restart random nodes every few seconds")
+    .option("--admin <host:port>", "the dashboard's address (default 127.0.0.1:7840, else any free port)")
     .action(async (flags) => setExit(await runDemo(flags, io)));
 
   return program;

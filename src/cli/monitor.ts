@@ -1,12 +1,16 @@
 import { type FSWatcher, watch } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
+import { adminOff, DEFAULT_ADMIN } from "../admin/http.ts";
+import { type MonitorMetrics, monitorMetrics } from "../admin/monitor-metrics.ts";
 import { type AdminServer, startAdmin } from "../admin/server.ts";
-import { type Loaded, loadConfig } from "../config/load.ts";
+import { type Loaded, loadConfig, parseConfigText, type RawObject, redact } from "../config/load.ts";
 import { ConfigError, UsageError } from "../errors.ts";
+import type { ConfigChange } from "../health/engine.ts";
 import { HealthEngine } from "../health/engine.ts";
 import { defaultRegistry } from "../health/probes/index.ts";
 import type { Transition } from "../health/types.ts";
 import { createLogger, type Logger, type LogLevel } from "../util/logger.ts";
+import { VERSION } from "../version.ts";
 import type { CliIO } from "./io.ts";
 import { type CommonFlags, flagsToRaw } from "./options.ts";
 import { untilShutdown } from "./signals.ts";
@@ -17,16 +21,18 @@ export interface MonitorFlags extends CommonFlags {
   results?: boolean;
   /** Do not watch the config file for changes (SIGHUP still reloads). */
   watch?: boolean;
-  /** Admin HTTP address, "host:port" (admin.listen). */
-  admin?: string;
+  /** Admin HTTP address, "host:port" (admin.listen); false or "off": none. */
+  admin?: string | boolean;
   /** Admin token (admin.token; also LIFELINE_ADMIN_TOKEN). */
   adminToken?: string;
 }
 
 export interface MonitorHandle {
   engine: HealthEngine;
-  /** The admin server, when one was asked for. */
+  /** The admin server (on by default; undefined when off or its default port was taken). */
   admin: AdminServer | undefined;
+  /** The Prometheus registry /metrics serves. */
+  metrics: MonitorMetrics;
   /** Re-reads the configuration; on error keeps the old one and returns the error. */
   reload(): ConfigError | undefined;
   /** Shows a line of commentary: in the event pane on a terminal, as a `note` JSON line otherwise. */
@@ -50,8 +56,10 @@ export async function startMonitor(
 ): Promise<MonitorHandle> {
   const registry = defaultRegistry();
   const file = flags.config ?? io.env.LIFELINE_CONFIG;
-  const load = (): Loaded => loadConfig({ registry, file, env: io.env, flags: flagsToRaw(flags), targets });
-  const loaded = load();
+  const flagsRaw = flagsToRaw(flags);
+  const load = (document?: RawObject): Loaded =>
+    loadConfig({ registry, file, document, env: io.env, flags: flagsRaw, targets });
+  let loaded = load();
   if (loaded.config.targets.length === 0 && !file) {
     throw new UsageError("nothing to monitor: give TARGET arguments or a config file (-c)");
   }
@@ -63,21 +71,102 @@ export async function startMonitor(
   const engine = new HealthEngine(loaded.config, { registry, logger });
   const write = (obj: unknown) => io.stdout.write(`${JSON.stringify(obj)}\n`);
 
-  // The admin server first: if it cannot start, nothing else has been set up yet.
-  const listen = flags.admin ?? loaded.config.admin.listen;
-  let admin: AdminServer | undefined;
-  if (listen) {
-    const token = flags.adminToken ?? io.env.LIFELINE_ADMIN_TOKEN ?? loaded.config.admin.token;
-    admin = await startAdmin({ listen, token, engine, logger });
-    logger.info({ event: "admin", url: admin.url }, `admin API on ${admin.url}`);
-    if (!tty) write({ type: "admin", url: admin.url });
-  }
-
   const recent: string[] = [];
   const remember = (line: string) => {
     recent.push(line);
     if (recent.length > EVENT_LINES) recent.splice(0, recent.length - EVENT_LINES);
   };
+  const metrics = monitorMetrics(engine);
+  const startedAt = Date.now();
+  let stopping = false;
+
+  /** Applies a new configuration; never throws: on error the old one keeps running. */
+  const apply = (
+    next: () => Loaded,
+    source: string,
+  ): { ok: true; change: ConfigChange } | { ok: false; error: ConfigError } => {
+    try {
+      const fresh = next();
+      const change = engine.apply(fresh.config);
+      loaded = fresh;
+      logger.info({ event: "config", source, ...change }, `configuration reloaded (${source})`);
+      if (tty)
+        remember(
+          `config reloaded: +${change.added.length} -${change.removed.length} ~${change.changed.length}`,
+        );
+      return { ok: true, change };
+    } catch (caught) {
+      const err =
+        caught instanceof ConfigError
+          ? caught
+          : new ConfigError(
+              [{ path: "", message: caught instanceof Error ? caught.message : String(caught) }],
+              {
+                cause: caught,
+              },
+            );
+      logger.error(
+        { event: "config-rejected", source, issues: err.issues },
+        `${err.message}; keeping the running configuration`,
+      );
+      if (tty) remember(`config rejected: ${err.message}`);
+      else write({ type: "config-rejected", source, issues: err.issues });
+      return { ok: false, error: err };
+    }
+  };
+
+  // The admin server first: if it cannot start, nothing else has been set up yet.
+  const explicit = typeof flags.admin === "string" ? flags.admin : loaded.config.admin.listen;
+  const listen =
+    adminOff(flags.admin) || adminOff(explicit) ? undefined : (explicit ?? DEFAULT_ADMIN.monitor);
+  let admin: AdminServer | undefined;
+  if (listen) {
+    const token = flags.adminToken ?? io.env.LIFELINE_ADMIN_TOKEN ?? loaded.config.admin.token;
+    try {
+      admin = await startAdmin({
+        listen,
+        token,
+        engine,
+        logger,
+        metrics: metrics.registry,
+        info: { version: VERSION, startedAt, profile: loaded.config.profile },
+        ready: () => {
+          if (stopping) return { ready: false, reason: "stopping" };
+          const lag = engine.local.lag();
+          if (lag > 1000) return { ready: false, reason: `the monitor's event loop lags ${lag} ms` };
+          return { ready: true, reason: "running" };
+        },
+        config: {
+          get: () => redact(loaded.raw),
+          put: (text) => {
+            let doc: RawObject;
+            try {
+              doc = parseConfigText(text, "PUT /api/config");
+            } catch (err) {
+              return {
+                ok: false,
+                issues: err instanceof ConfigError ? err.issues : [{ path: "", message: String(err) }],
+              };
+            }
+            const r = apply(() => load(doc), "api");
+            return r.ok ? { ok: true, change: r.change } : { ok: false, issues: r.error.issues };
+          },
+        },
+      });
+    } catch (err) {
+      // The default port is a convenience: taken (another monitor), run without it.
+      if (explicit !== undefined || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") {
+        metrics.close();
+        throw err;
+      }
+      logger.warn(
+        { event: "admin-off", listen, err: String(err) },
+        `admin port ${listen} is taken: running without the dashboard and API (use --admin HOST:PORT)`,
+      );
+    }
+    if (admin) logger.info({ event: "admin", url: admin.url }, `dashboard and admin API on ${admin.url}`);
+  }
+
   let frameTimer: NodeJS.Timeout | undefined;
   const render = () => {
     const snaps = engine.snapshot();
@@ -102,6 +191,7 @@ export async function startMonitor(
       at: new Date().toISOString(),
       profile: loaded.config.profile,
       targets: loaded.config.targets.map((t) => t.id),
+      admin: admin?.url,
     });
     engine.on("state", (t) => write({ type: "state", ...t, at: new Date(t.at).toISOString() }));
     engine.on("config", (c) => write({ type: "config", ...c }));
@@ -110,36 +200,10 @@ export async function startMonitor(
     }
   }
 
-  /** Never throws: whatever is wrong with the new configuration, the old one keeps running. */
+  /** Re-reads the file (dropping a configuration given by PUT); never throws. */
   const reload = (): ConfigError | undefined => {
-    try {
-      const next = load();
-      const change = engine.apply(next.config);
-      logger.info({ event: "config", ...change }, "configuration reloaded");
-      if (tty) {
-        remember(
-          `config reloaded: +${change.added.length} -${change.removed.length} ~${change.changed.length}`,
-        );
-      }
-      return undefined;
-    } catch (caught) {
-      const err =
-        caught instanceof ConfigError
-          ? caught
-          : new ConfigError(
-              [{ path: "", message: caught instanceof Error ? caught.message : String(caught) }],
-              {
-                cause: caught,
-              },
-            );
-      logger.error(
-        { event: "config-rejected", issues: err.issues },
-        `${err.message}; keeping the running configuration`,
-      );
-      if (tty) remember(`config rejected: ${err.message}`);
-      else write({ type: "config-rejected", issues: err.issues });
-      return err;
-    }
+    const r = apply(() => load(), "file");
+    return r.ok ? undefined : r.error;
   };
 
   const onHup = () => reload();
@@ -170,18 +234,21 @@ export async function startMonitor(
   return {
     engine,
     admin,
+    metrics,
     reload,
     note(text: string) {
       if (tty) remember(`${new Date().toISOString().slice(11, 19)}  ${text}`);
       else write({ type: "note", at: new Date().toISOString(), text });
     },
     async stop() {
+      stopping = true;
       process.off("SIGHUP", onHup);
       watcher?.close();
       clearTimeout(debounce);
       clearInterval(frameTimer);
       await engine.stop();
       await admin?.close();
+      metrics.close();
       if (tty) io.stdout.write("\x1b[?25h\x1b[?1049l");
     },
   };

@@ -1,3 +1,4 @@
+import { adminOff, DEFAULT_ADMIN } from "../admin/http.ts";
 import { startNodeAdmin } from "../admin/node-admin.ts";
 import { UsageError } from "../errors.ts";
 import { parseHostPort } from "../health/probes/address.ts";
@@ -20,7 +21,8 @@ export interface NodeFlags {
   sessionTtl?: string;
   drainDeadline?: string;
   logLevel?: string;
-  admin?: string;
+  /** Admin address; default DEFAULT_ADMIN.node; false or "off": none. */
+  admin?: string | boolean;
   adminToken?: string;
   /** Drain and exit when stdin closes (a parent that starts nodes gives each a pipe: if the
    *  parent dies, however it dies, its nodes follow). */
@@ -77,14 +79,26 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
         ? new PeerWatcher({ peers, logger, onChange: (nodes) => node.setPeers(nodes) })
         : undefined;
     watcher?.start();
-    admin = flags.admin
-      ? await startNodeAdmin({
-          listen: flags.admin,
+    // On by default on loopback; a second node on the machine finds the default port
+    // taken and runs without (an address given explicitly must bind).
+    const explicit = typeof flags.admin === "string" && !adminOff(flags.admin);
+    if (!adminOff(flags.admin)) {
+      const listen = explicit ? (flags.admin as string) : DEFAULT_ADMIN.node;
+      try {
+        admin = await startNodeAdmin({
+          listen,
           token: flags.adminToken ?? io.env.LIFELINE_ADMIN_TOKEN,
           node,
           logger,
-        })
-      : undefined;
+        });
+      } catch (err) {
+        if (explicit || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
+        logger.info(
+          { event: "admin-off", listen },
+          `admin port ${listen} is taken (another node here?): no admin API; give --admin HOST:PORT`,
+        );
+      }
+    }
   } catch (err) {
     shutdown.cancel();
     await watcher?.stop();

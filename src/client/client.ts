@@ -244,6 +244,11 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
     return this.inbox.iterator();
   }
 
+  /** The `name` option: shown in the nodes' logs, and the `client` label of its metrics. */
+  get name(): string | undefined {
+    return this.options.name;
+  }
+
   status(): ClientStatus {
     return {
       state: this.state,

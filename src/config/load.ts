@@ -25,6 +25,12 @@ export function readConfigFile(path: string): RawObject {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
     throw new ConfigError([{ path: "", message: `cannot read ${path}: ${code}` }], { cause: err });
   }
+  return parseConfigText(text, path);
+}
+
+/** A configuration document (YAML, of which JSON is a part); `source` names it in errors. */
+export function parseConfigText(text: string, source: string): RawObject {
+  const path = source;
   const doc = YAML.parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -106,6 +112,18 @@ function blameEnvironment(err: ConfigError, vars: Array<{ path: string; name: st
   return changed ? new ConfigError(issues, { cause: err }) : err;
 }
 
+const SECRET_KEY = /token|password|passwd|secret|authorization|api[-_]?key|cookie/i;
+
+/** A copy with every value under a secret-looking key replaced (for display and the API). */
+export function redact(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redact);
+  if (!isObject(value)) return value;
+  const out: RawObject = {};
+  for (const [k, v] of Object.entries(value))
+    out[k] = SECRET_KEY.test(k) && v !== undefined && v !== null ? "[redacted]" : redact(v);
+  return out;
+}
+
 function isObject(v: unknown): v is RawObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -124,6 +142,8 @@ export interface LoadOptions {
   registry: ProbeRegistry;
   /** Configuration file path (YAML or JSON). */
   file?: string | undefined;
+  /** A configuration document given directly (PUT /api/config): used instead of the file. */
+  document?: RawObject | undefined;
   env?: NodeJS.ProcessEnv;
   /** From command-line flags; highest precedence. */
   flags?: RawObject;
@@ -138,7 +158,7 @@ export interface Loaded {
 }
 
 export function loadConfig(opts: LoadOptions): Loaded {
-  let raw: RawObject = opts.file ? readConfigFile(opts.file) : {};
+  let raw: RawObject = opts.document ?? (opts.file ? readConfigFile(opts.file) : {});
   const env = envSources(opts.env ?? {});
   raw = mergeRaw(raw, env.raw);
   raw = mergeRaw(raw, opts.flags ?? {});

@@ -115,10 +115,14 @@ export const rawConfig = z
       .object({ level: z.enum(LOG_LEVELS).default("info") })
       .strict()
       .default({ level: "info" }),
-    /** The admin HTTP server (status API, ttl reports). Off unless `listen` is set. */
+    /** The admin HTTP server (dashboard, metrics, status API, ttl reports). */
     admin: z
       .object({
-        /** "host:port"; loopback unless a token is set. */
+        /**
+         * "host:port", or "off". Default 127.0.0.1:7840 (DEFAULT_ADMIN.monitor): on, local
+         * only. Anything but loopback needs a token. When the default port is taken the
+         * monitor runs without (and says so); an address given explicitly must bind.
+         */
         listen: z.string().optional(),
         /** Bearer token for writes (and for reads off loopback). Prefer LIFELINE_ADMIN_TOKEN. */
         token: z.string().min(16, { message: "use at least 16 characters" }).optional(),

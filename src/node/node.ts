@@ -8,6 +8,7 @@ import { type Logger, silentLogger } from "../util/logger.ts";
 import { TypedEmitter } from "../util/typed-emitter.ts";
 import type { App } from "./app.ts";
 import { type ConnectionHost, NodeConnection } from "./connection.ts";
+import { type NodeCounters, newCounters } from "./counters.ts";
 import { LoadMonitor } from "./load.ts";
 import { NODE_DEFAULTS, type NodeLimits, type NodeOptions } from "./options.ts";
 import { LiveSession } from "./session.ts";
@@ -45,6 +46,8 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
   readonly nodeId: string;
   readonly clock: Clock;
   readonly limits: NodeLimits;
+  /** What this node has done since it started (its /metrics). */
+  readonly counters: NodeCounters = newCounters();
   private readonly store: Store;
   private readonly app: App;
   private readonly logger: Logger;
@@ -74,6 +77,11 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
     this.store = opts.store;
     this.app = opts.app;
     this.logger = opts.logger ?? silentLogger;
+  }
+
+  /** The node's own event-loop lag (ms) and CPU use (share of one core), as heartbeats carry. */
+  get loadNow(): { lag: number; cpu: number } {
+    return this.load.value;
   }
 
   get state(): NodeState | "stopped" {
@@ -212,6 +220,7 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
           const session = this.live(claimed.id, claimed.epoch, claimed);
           await this.loadSubscriptions(session);
           this.sessions.set(claimed.id, { session, conn });
+          this.counters.sessionsResumed++;
           this.emit("session", { id: claimed.id, event: "resumed", remote: conn.remote });
           return {
             ok: true as const,
@@ -251,6 +260,7 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
     });
     const session = this.live(id, 1, { lastClientSeq: 0, lastPushSeq: 0, ackedPushSeq: 0 });
     this.sessions.set(id, { session, conn });
+    this.counters.sessionsCreated++;
     this.emit("session", { id, event: "created", remote: conn.remote });
     return { ok: true as const, session, sessionId: id, token, resumed: false, heartbeat, sessionTtl };
   }
@@ -266,6 +276,7 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
       app: this.app,
       logger: this.logger,
       pushWindow: this.limits.pushWindow,
+      counters: this.counters,
     });
   }
 
@@ -334,6 +345,7 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
       .catch((err: unknown) =>
         this.logger.warn({ event: "store-error", session: s.id, err: String(err) }, "release failed"),
       );
+    this.counters.sessionsDetached++;
     this.emit("session", { id: s.id, event: "detached", remote: conn.remote });
   }
 
@@ -404,6 +416,7 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
   ): Promise<void> {
     if (this.current === "stopped") return;
     const started = this.clock.now();
+    this.counters.drains++;
     this.setState("draining");
     this.server?.close();
     this.drainInfo = { reason, deadline, started };

@@ -1,6 +1,7 @@
 import type { CommitResult, PushRecord, Store } from "../store/types.ts";
 import type { Logger } from "../util/logger.ts";
 import { type App, EffectRecorder, toBytes } from "./app.ts";
+import type { NodeCounters } from "./counters.ts";
 
 /**
  * A session while a connection on this node holds it: the in-order queue of client
@@ -25,6 +26,7 @@ export interface SessionDeps {
   app: App;
   logger: Logger;
   pushWindow: number;
+  counters: NodeCounters;
 }
 
 export class LiveSession {
@@ -44,6 +46,8 @@ export class LiveSession {
   readonly topics = new Set<string>();
   private output: SessionOutput | undefined;
   private stopped = false;
+  /** Pushes up to here existed before this claim: sending them is a replay. */
+  private readonly replayUpTo: number;
 
   constructor(
     readonly id: string,
@@ -56,6 +60,7 @@ export class LiveSession {
     this.pushHead = record.lastPushSeq;
     this.ackedPushSeq = record.ackedPushSeq;
     this.sentPushSeq = record.ackedPushSeq;
+    this.replayUpTo = record.lastPushSeq;
   }
 
   get queueDepth(): number {
@@ -75,10 +80,12 @@ export class LiveSession {
    * the next one in sequence is queued; one that skips ahead is a client bug (returns false).
    */
   receive(seq: number, payload: Uint8Array): boolean {
+    this.deps.counters.messagesIn++;
     if (seq <= this.lastQueuedSeq) {
       if (seq <= this.lastClientSeq) {
+        this.deps.counters.duplicates++;
         void this.deps.store.reply(this.id, seq).then(
-          (reply) => this.output?.ack(seq, reply),
+          (reply) => this.ack(seq, reply),
           (err: unknown) => this.output?.abort("LL_STORE", `reading a stored reply failed: ${String(err)}`),
         );
       }
@@ -146,9 +153,11 @@ export class LiveSession {
     }
     switch (result.status) {
       case "committed": {
+        this.deps.counters.processed++;
+        if (failure !== undefined) this.deps.counters.appErrors++;
         this.lastClientSeq = seq;
         if (failure !== undefined) this.output?.appError(seq, failure);
-        this.output?.ack(seq, reply);
+        this.ack(seq, reply);
         // Pushes to other sessions and publishes reach their sessions through the store's
         // change notifications (the node routes them), on this node and on the others.
         for (const p of result.pushes) if (p.session === this.id) this.notePush(p.seq);
@@ -160,11 +169,13 @@ export class LiveSession {
         break;
       }
       case "duplicate":
+        this.deps.counters.duplicates++;
         this.lastClientSeq = Math.max(this.lastClientSeq, seq);
-        this.output?.ack(seq, result.reply);
+        this.ack(seq, result.reply);
         break;
       case "fenced":
       case "unknown-session":
+        this.deps.counters.sessionsMoved++;
         this.output?.abort("LL_SESSION_MOVED", "the session was taken over by another connection");
         this.stop();
         break;
@@ -173,6 +184,12 @@ export class LiveSession {
         this.stop();
         break;
     }
+  }
+
+  private ack(seq: number, reply: Uint8Array | undefined): void {
+    if (!this.output) return;
+    this.deps.counters.repliesOut++;
+    this.output.ack(seq, reply);
   }
 
   /** A push to this session exists in the store up to `seq`. */
@@ -184,6 +201,7 @@ export class LiveSession {
   /** The client has every push up to `upTo`. */
   async ackPushes(upTo: number): Promise<void> {
     if (upTo <= this.ackedPushSeq) return;
+    this.deps.counters.pushAcks += upTo - this.ackedPushSeq;
     this.ackedPushSeq = upTo;
     try {
       await this.deps.store.ackPushes(this.id, this.epoch, upTo);
@@ -223,6 +241,8 @@ export class LiveSession {
         for (const r of records) {
           if (!this.output || r.seq <= this.sentPushSeq) continue;
           this.output.push(r);
+          this.deps.counters.pushesOut++;
+          if (r.seq <= this.replayUpTo) this.deps.counters.pushesReplayed++;
           this.sentPushSeq = r.seq;
         }
         if (records.length === room) this.repull = true;

@@ -92,6 +92,10 @@ describe("lifeline demo", () => {
     expect(start.admin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const targets = (await (await fetch(`${start.admin}/api/targets`)).json()) as { id: string }[];
     expect(targets.map((t) => t.id).sort()).toEqual(["n1", "n2", "n3"]);
+    // It prints the dashboard's address, and the dashboard is there.
+    expect(run.out()).toContain(`dashboard: ${start.admin}/`);
+    const page = await fetch(`${start.admin}/`);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
 
     expect(await run.exited).toBe(0);
     const out = run.out();

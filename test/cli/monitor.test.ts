@@ -31,7 +31,7 @@ describe("lifeline monitor", () => {
     const file = join(dir, "m.yaml");
     writeFileSync(file, yaml([{ id: "a", address: a.address }]));
     const io = memoryIO();
-    const m = await startMonitor([], { config: file, watch: false }, io);
+    const m = await startMonitor([], { config: file, watch: false, admin: false }, io);
     try {
       await until(() => m.engine.target("a")?.state === "healthy");
       const lines = io
@@ -59,17 +59,26 @@ describe("lifeline monitor", () => {
       await until(() => m.engine.target("b")?.state === "healthy");
       // a kept its history: the same first transition, not a rebuilt target's
       expect(m.engine.history("a")!.transitions.map((t) => t.at)).toEqual([firstAt]);
+      const bFirst = m.engine.history("b")!.transitions[0]!.at;
 
-      // an invalid file is rejected; the running config stays
+      // SIGHUP with a removed target: it goes, the other keeps its state and history
+      writeFileSync(file, yaml([{ id: "b", address: b.address }]));
+      process.kill(process.pid, "SIGHUP");
+      await until(() => m.engine.ids().join() === "b");
+      expect(m.engine.target("b")!.state).toBe("healthy");
+      expect(m.engine.history("b")!.transitions.map((t) => t.at)).toEqual([bFirst]);
+      expect(io.out()).toContain('"removed":["a"]');
+
+      // an invalid file is rejected with the field's path; the running config stays
       writeFileSync(file, "defaults:\n  interval: never\ntargets: []\n");
       process.kill(process.pid, "SIGHUP");
       await until(() => io.out().includes('"type":"config-rejected"'));
       expect(io.out()).toContain("defaults.interval");
-      expect(m.engine.ids()).toEqual(["a", "b"]);
+      expect(m.engine.ids()).toEqual(["b"]);
       // so is a file the YAML parser itself cannot turn into data
       writeFileSync(file, "targets:\n  - *nowhere\n");
       expect(m.reload()?.code).toBe("LL_CONFIG_INVALID");
-      expect(m.engine.ids()).toEqual(["a", "b"]);
+      expect(m.engine.ids()).toEqual(["b"]);
     } finally {
       await m.stop();
       await a.close();
@@ -81,7 +90,7 @@ describe("lifeline monitor", () => {
     const a = await tcpServer();
     const file = join(dir, "w.yaml");
     writeFileSync(file, yaml([{ id: "a", address: a.address }]));
-    const m = await startMonitor([], { config: file }, memoryIO());
+    const m = await startMonitor([], { config: file, admin: false }, memoryIO());
     try {
       await until(() => m.engine.target("a")?.state === "healthy");
       writeFileSync(`${file}.tmp`, yaml([{ id: "a2", address: a.address }]));
