@@ -16,10 +16,10 @@ export {
   LifelineClient,
 } from "./client/client.ts";
 export { NoServerError } from "./client/dialer.ts";
-export { type ClientMetricsOptions, clientMetrics } from "./client/metrics.ts";
 export { AppError, DroppedError, SessionLostError } from "./client/errors.ts";
 export type { Incoming } from "./client/inbox.ts";
 export type { Connector, Link } from "./client/link.ts";
+export { type ClientMetricsOptions, clientMetrics } from "./client/metrics.ts";
 export {
   CLIENT_DEFAULTS,
   type ClientOptions,
@@ -43,6 +43,7 @@ export {
   type TargetConfig,
 } from "./health/engine.ts";
 export { availability, meanTimes, type Trends } from "./health/history.ts";
+export { DEFAULT_RETENTION, type HistoryOptions, HistoryStore } from "./health/history-store.ts";
 export { type Classified, classifyError, ERROR_KINDS, type ErrorKind } from "./health/kinds.ts";
 export { LocalHealth, stretchTimeout } from "./health/local-health.ts";
 export { defaultRegistry } from "./health/probes/index.ts";
@@ -67,6 +68,8 @@ export {
   type TargetState,
   type Transition,
 } from "./health/types.ts";
+export { HookDispatcher, type HookDispatcherOptions, type HookStats } from "./hooks/dispatcher.ts";
+export { type HookConfig, hooksSchema, parseHooks } from "./hooks/schema.ts";
 export { type BackoffOptions, backoffDelay, type Jitter } from "./util/backoff.ts";
 export { type Clock, type Random, seededRandom, systemClock, type Timer } from "./util/clock.ts";
 export { FakeClock } from "./util/fake-clock.ts";

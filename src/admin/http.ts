@@ -38,6 +38,9 @@ export interface HttpOptions {
   logger?: Logger;
   /** Answers a request (after the token check). */
   handle(r: Request): Promise<void> | void;
+  /** Reads anyone may make even off loopback with a token set (the dashboard's own files:
+   *  code, not data — a browser cannot add a header to a <script> or stylesheet request). */
+  isPublic?: (parts: readonly string[]) => boolean;
 }
 
 export const MAX_BODY = 4096;
@@ -104,16 +107,17 @@ export async function startHttp(opts: HttpOptions): Promise<AdminServer> {
     const url = new URL(req.url ?? "/", "http://admin");
     const method = req.method ?? "GET";
     const write = method !== "GET" && method !== "HEAD";
-    const given =
-      req.headers.authorization ?? (write ? undefined : (url.searchParams.get("token") ?? undefined));
-    if (opts.token && (write || !local) && !tokenMatches(given, opts.token)) {
-      return send(res, 401, { error: "a valid bearer token is required" });
-    }
     let parts: string[];
     try {
       parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     } catch {
       return send(res, 400, { error: "malformed path" });
+    }
+    const given =
+      req.headers.authorization ?? (write ? undefined : (url.searchParams.get("token") ?? undefined));
+    const open = !write && (local || opts.isPublic?.(parts) === true);
+    if (opts.token && !open && !tokenMatches(given, opts.token)) {
+      return send(res, 401, { error: "a valid bearer token is required" });
     }
     await opts.handle({ req, res, method, parts, url });
   };

@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { HealthEngine } from "../health/engine.ts";
 import { TARGET_STATES } from "../health/types.ts";
+import type { HookDispatcher } from "../hooks/dispatcher.ts";
 
 /**
  * The monitor's Prometheus metrics (README "Metrics" has the table). A registry of its own
@@ -206,4 +207,38 @@ async function dropTargets(metrics: Labelled[], targets: readonly string[]): Pro
       m.remove(labels);
     }
   }
+}
+
+/** Hook delivery counters (README "Metrics"), read from the dispatcher at scrape time. */
+export function hookMetrics(registry: Registry, hooks: HookDispatcher): void {
+  new Counter({
+    name: "lifeline_hook_notifications_total",
+    help: "Hook notifications by outcome: sent, failed (tried, given up), dropped (never tried), suppressed (flapping)",
+    labelNames: ["hook", "outcome"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [hook, s] of Object.entries(hooks.statsByHook()))
+        for (const outcome of ["sent", "failed", "dropped", "suppressed"] as const)
+          this.inc({ hook, outcome }, s[outcome]);
+    },
+  });
+  new Counter({
+    name: "lifeline_hook_retries_total",
+    help: "Webhook attempts beyond each notification's first",
+    labelNames: ["hook"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [hook, s] of Object.entries(hooks.statsByHook())) this.inc({ hook }, s.retries);
+    },
+  });
+  new Gauge({
+    name: "lifeline_hook_pending",
+    help: "Notifications queued or being delivered",
+    registers: [registry],
+    collect() {
+      this.set(hooks.pending());
+    },
+  });
 }

@@ -21,6 +21,7 @@ export { type AdminServer, isLoopback } from "./http.ts";
  *   GET  /api/targets                               every target's snapshot
  *   GET  /api/targets/:id                           one target (404 if unknown)
  *   GET  /api/targets/:id/history                   recent results and transitions
+ *   GET  /api/transitions?limit=200                 the latest state changes of all targets
  *   GET  /api/events?types=state,result,config      server-sent events: `snapshot` first,
  *                                                   then every state change, result, reload
  *   GET  /api/config                                the running configuration, secrets removed
@@ -82,6 +83,13 @@ export function startAdmin(opts: AdminOptions): Promise<AdminServer> {
     if (parts[0] !== "api") {
       if ((method === "GET" || method === "HEAD") && (await serveAsset(req, res, parts))) return;
       return send(res, 404, { error: "not found" });
+    }
+    if (method === "GET" && parts.length === 2 && parts[1] === "transitions") {
+      // The latest state changes of every target, oldest first (the dashboard's event log).
+      const limit = Math.min(10_000, Math.max(1, Number(url.searchParams.get("limit")) || 200));
+      const all = engine.ids().flatMap((id) => engine.history(id)?.transitions ?? []);
+      all.sort((a, b) => a.at - b.at);
+      return send(res, 200, all.slice(-limit));
     }
     if (method === "GET" && parts.length === 2 && parts[1] === "info")
       return send(res, 200, { name: "lifeline monitor", ...opts.info });
@@ -160,5 +168,11 @@ export function startAdmin(opts: AdminOptions): Promise<AdminServer> {
     }
     return send(res, 405, { error: "method not allowed" });
   };
-  return startHttp({ listen: opts.listen, token: opts.token, logger, handle });
+  return startHttp({
+    listen: opts.listen,
+    token: opts.token,
+    logger,
+    handle,
+    isPublic: (parts) => parts[0] !== "api" && parts[0] !== "metrics",
+  });
 }

@@ -105,7 +105,11 @@ export async function runDemo(flags: DemoFlags, io: CliIO): Promise<number> {
     }));
     writeFileSync(config, JSON.stringify({ targets }));
     const startAt = (admin: string) =>
-      startMonitor([], { config, watch: false, admin, logLevel: "silent" }, quietIO());
+      startMonitor(
+        [],
+        { config, watch: false, admin, history: join(dir, "history.db"), logLevel: "silent" },
+        quietIO(),
+      );
     monitor = await startAt(flags.admin ?? DEFAULT_ADMIN.monitor).catch((err: NodeJS.ErrnoException) => {
       if (flags.admin !== undefined || err.code !== "EADDRINUSE") throw err;
       return startAt("127.0.0.1:0");

@@ -40,6 +40,10 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
         "dashboard, metrics and admin API address (admin.listen; default 127.0.0.1:7840; off: none)",
       )
       .option("--no-admin", "no dashboard or admin API")
+      .option(
+        "--history <file>",
+        "lasting history file (history.path; default .lifeline/history.db; off: none)",
+      )
       .option("--admin-token <token>", "bearer token for the admin API (admin.token; LIFELINE_ADMIN_TOKEN)"),
   ).action(async (targets: string[], flags) => setExit(await runMonitor(targets, flags, io)));
 

@@ -1,7 +1,7 @@
-import { type FSWatcher, watch } from "node:fs";
+import { type FSWatcher, mkdirSync, watch } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { adminOff, DEFAULT_ADMIN } from "../admin/http.ts";
-import { type MonitorMetrics, monitorMetrics } from "../admin/monitor-metrics.ts";
+import { hookMetrics, type MonitorMetrics, monitorMetrics } from "../admin/monitor-metrics.ts";
 import { type AdminServer, startAdmin } from "../admin/server.ts";
 import { type Loaded, loadConfig, parseConfigText, type RawObject, redact } from "../config/load.ts";
 import { ConfigError, UsageError } from "../errors.ts";
@@ -9,6 +9,7 @@ import type { ConfigChange } from "../health/engine.ts";
 import { HealthEngine } from "../health/engine.ts";
 import { defaultRegistry } from "../health/probes/index.ts";
 import type { Transition } from "../health/types.ts";
+import { HookDispatcher } from "../hooks/dispatcher.ts";
 import { createLogger, type Logger, type LogLevel } from "../util/logger.ts";
 import { VERSION } from "../version.ts";
 import type { CliIO } from "./io.ts";
@@ -25,6 +26,8 @@ export interface MonitorFlags extends CommonFlags {
   admin?: string | boolean;
   /** Admin token (admin.token; also LIFELINE_ADMIN_TOKEN). */
   adminToken?: string;
+  /** History file (history.path), or "off". */
+  history?: string;
 }
 
 export interface MonitorHandle {
@@ -33,6 +36,8 @@ export interface MonitorHandle {
   admin: AdminServer | undefined;
   /** The Prometheus registry /metrics serves. */
   metrics: MonitorMetrics;
+  /** State-change hooks (commands, webhooks). */
+  hooks: HookDispatcher;
   /** Re-reads the configuration; on error keeps the old one and returns the error. */
   reload(): ConfigError | undefined;
   /** Shows a line of commentary: in the event pane on a terminal, as a `note` JSON line otherwise. */
@@ -57,6 +62,7 @@ export async function startMonitor(
   const registry = defaultRegistry();
   const file = flags.config ?? io.env.LIFELINE_CONFIG;
   const flagsRaw = flagsToRaw(flags);
+  if (flags.history !== undefined) flagsRaw.history = { path: flags.history };
   const load = (document?: RawObject): Loaded =>
     loadConfig({ registry, file, document, env: io.env, flags: flagsRaw, targets });
   let loaded = load();
@@ -68,7 +74,14 @@ export async function startMonitor(
   // --log-level output goes to stderr there.
   const level: LogLevel = tty && flags.logLevel === undefined ? "silent" : loaded.config.log.level;
   const logger: Logger = createLogger(level);
-  const engine = new HealthEngine(loaded.config, { registry, logger });
+  const historyPath = loaded.config.history.path;
+  if (historyPath && historyPath !== ":memory:")
+    mkdirSync(dirname(resolve(historyPath)), { recursive: true });
+  const engine = new HealthEngine(loaded.config, {
+    registry,
+    logger,
+    ...(historyPath ? { history: { path: historyPath, retention: loaded.config.history.retention } } : {}),
+  });
   const write = (obj: unknown) => io.stdout.write(`${JSON.stringify(obj)}\n`);
 
   const recent: string[] = [];
@@ -76,7 +89,9 @@ export async function startMonitor(
     recent.push(line);
     if (recent.length > EVENT_LINES) recent.splice(0, recent.length - EVENT_LINES);
   };
-  const metrics = monitorMetrics(engine);
+  const hooks = new HookDispatcher(loaded.config.hooks, { logger });
+  engine.on("state", (t) => hooks.notify(t));
+  const metrics = monitorMetrics(engine, { extra: (r) => hookMetrics(r, hooks) });
   const startedAt = Date.now();
   let stopping = false;
 
@@ -88,6 +103,7 @@ export async function startMonitor(
     try {
       const fresh = next();
       const change = engine.apply(fresh.config);
+      hooks.replace(fresh.config.hooks);
       loaded = fresh;
       logger.info({ event: "config", source, ...change }, `configuration reloaded (${source})`);
       if (tty)
@@ -235,6 +251,7 @@ export async function startMonitor(
     engine,
     admin,
     metrics,
+    hooks,
     reload,
     note(text: string) {
       if (tty) remember(`${new Date().toISOString().slice(11, 19)}  ${text}`);
@@ -247,6 +264,7 @@ export async function startMonitor(
       clearTimeout(debounce);
       clearInterval(frameTimer);
       await engine.stop();
+      await hooks.stop(5000); // notifications already queued get a few seconds to go out
       await admin?.close();
       metrics.close();
       if (tty) io.stdout.write("\x1b[?25h\x1b[?1049l");

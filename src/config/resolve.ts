@@ -1,8 +1,10 @@
 import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import type { CheckConfig, EngineConfig, TargetConfig } from "../health/engine.ts";
+import { DEFAULT_RETENTION } from "../health/history-store.ts";
 import type { ProbeRegistry } from "../health/probes/registry.ts";
 import type { CheckSettings, MonitorSettings } from "../health/settings.ts";
+import type { HookConfig } from "../hooks/schema.ts";
 import type { LogLevel } from "../util/logger.ts";
 import { PROFILES, type ProfileName } from "./profiles.ts";
 import {
@@ -17,7 +19,14 @@ export interface ResolvedConfig extends EngineConfig {
   profile: ProfileName;
   log: { level: LogLevel };
   admin: { listen?: string | undefined; token?: string | undefined };
+  /** Lasting history: the file (undefined: off) and how long rows are kept, ms. */
+  history: { path: string | undefined; retention: number };
+  /** State-change hooks. */
+  hooks: HookConfig[];
 }
+
+/** Where the monitor keeps its history unless told otherwise (relative to the working dir). */
+export const DEFAULT_HISTORY_PATH = ".lifeline/history.db";
 
 export interface Issue {
   path: string;
@@ -197,7 +206,20 @@ export function resolveConfig(input: unknown, registry: ProbeRegistry): Resolved
   });
 
   if (issues.length > 0) throw new ConfigError(issues);
-  return { profile: cfg.profile, log: cfg.log, admin: cfg.admin, monitor, targets };
+  const historyPath = cfg.history.path ?? DEFAULT_HISTORY_PATH;
+  const history = {
+    path: /^(off|false|none|no)$/i.test(historyPath) ? undefined : historyPath,
+    retention: cfg.history.retention ?? DEFAULT_RETENTION,
+  };
+  return {
+    profile: cfg.profile,
+    log: cfg.log,
+    admin: cfg.admin,
+    history,
+    hooks: cfg.hooks,
+    monitor,
+    targets,
+  };
 }
 
 function safeParseTarget(registry: ProbeRegistry, address: string) {

@@ -1,5 +1,6 @@
-import ms from "ms";
 import { z } from "zod";
+import { hooksSchema } from "../hooks/schema.ts";
+import { duration, positiveDuration } from "./duration.ts";
 import { PROFILE_NAMES } from "./profiles.ts";
 
 /**
@@ -7,19 +8,7 @@ import { PROFILE_NAMES } from "./profiles.ts";
  * the field's path. Durations are milliseconds as numbers, or strings such as "2s", "500ms".
  * What each field does is documented on the resolved settings in `src/health/settings.ts`.
  */
-export const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const n = typeof value === "number" ? value : ms(value as ms.StringValue);
-  if (typeof n !== "number" || !Number.isFinite(n) || n < 0) {
-    ctx.addIssue({
-      code: "custom",
-      message: `invalid duration ${JSON.stringify(value)} (e.g. 500ms, 2s, 1m)`,
-    });
-    return z.NEVER;
-  }
-  return n;
-});
-
-const positiveDuration = duration.refine((v) => v > 0, { message: "must be greater than 0" });
+export { duration };
 
 export const timeoutOverride = z.union([
   positiveDuration,
@@ -115,6 +104,23 @@ export const rawConfig = z
       .object({ level: z.enum(LOG_LEVELS).default("info") })
       .strict()
       .default({ level: "info" }),
+    /**
+     * Lasting history (results and transitions in SQLite), so a restarted monitor keeps its
+     * trends. Read at start; a reload does not move it.
+     */
+    history: z
+      .object({
+        /**
+         * The SQLite file, relative to the working directory; "off": history lives only in
+         * memory and goes with the process. Default `.lifeline/history.db` (DEFAULT_HISTORY_PATH).
+         */
+        path: z.string().min(1).optional(),
+        /** How long results and transitions are kept. Default 7d: longer costs disk (about
+         *  5 MB a day per target checked every 2 s, capped per target), shorter loses trends. */
+        retention: positiveDuration.optional(),
+      })
+      .strict()
+      .default({}),
     /** The admin HTTP server (dashboard, metrics, status API, ttl reports). */
     admin: z
       .object({
@@ -129,6 +135,8 @@ export const rawConfig = z
       })
       .strict()
       .default({}),
+    /** Commands and webhooks told of state changes (src/hooks/schema.ts). */
+    hooks: hooksSchema.default([]),
     targets: z.array(rawTarget).default([]),
   })
   .strict();

@@ -3,6 +3,7 @@ import { EventStream } from "../util/event-stream.ts";
 import { type Logger, silentLogger } from "../util/logger.ts";
 import { TypedEmitter } from "../util/typed-emitter.ts";
 import { CheckRunner } from "./check-runner.ts";
+import { type HistoryOptions, HistoryStore } from "./history-store.ts";
 import { Limiter } from "./limiter.ts";
 import { LocalHealth } from "./local-health.ts";
 import type { ProbeRegistry } from "./probes/registry.ts";
@@ -57,6 +58,16 @@ export interface EngineOptions {
   clock?: Clock;
   random?: Random;
   logger?: Logger;
+  /**
+   * Lasting history (src/health/history-store.ts). Every result and transition is also
+   * written there, and each target added (at construction and by `apply`) starts with the
+   * history an earlier run left within retention, so its trends continue across a restart.
+   * Options: the engine opens the file at construction (throwing LL_HISTORY_OPEN if it
+   * cannot), closes it in `stop()` and reopens it in a later `start()`. A `HistoryStore`:
+   * the caller owns it; `stop()` only flushes it. Default: none (history lasts as long as
+   * the process).
+   */
+  history?: HistoryStore | HistoryOptions;
 }
 
 /**
@@ -80,6 +91,9 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
   private sequentialTimer: Timer | undefined;
   private sequentialRun = 0;
   private readonly streams = new Set<EventStream<EngineEvent>>();
+  private store: HistoryStore | undefined;
+  /** Set when the engine opened the store itself (and closes it in `stop`). */
+  private readonly storeOptions: HistoryOptions | undefined;
 
   constructor(config: EngineConfig, options: EngineOptions) {
     super();
@@ -87,10 +101,21 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
     this.random = options.random ?? Math.random;
     this.logger = options.logger ?? silentLogger;
     this.registry = options.registry;
+    if (options.history instanceof HistoryStore) this.store = options.history;
+    else if (options.history) {
+      this.storeOptions = options.history;
+      this.store = this.openStore();
+    }
     this.settings = config.monitor;
     this.limiter = new Limiter(config.monitor.maxInFlight);
     this.local = new LocalHealth(this.clock, config.monitor.localHealth);
     for (const t of config.targets) this.addTarget(t);
+  }
+
+  /** The lasting history, when there is one (closed between `stop()` and `start()` if the
+   *  engine opened it). */
+  get historyStore(): HistoryStore | undefined {
+    return this.store;
   }
 
   get monitorSettings(): MonitorSettings {
@@ -105,6 +130,7 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
   start(): void {
     if (this.started) return;
     this.started = true;
+    if (this.storeOptions && this.store?.closed) this.store = this.openStore();
     if (this.spent) {
       // Restarting after stop(): the old runners are closed; their targets keep history.
       for (const t of this.targetsById.values()) this.rebuildRunners(t, this.configs.get(t.id)!);
@@ -124,6 +150,8 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
     this.local.stop();
     for (const t of this.targetsById.values()) for (const r of t.runners.values()) r.stop();
     for (const s of [...this.streams]) s.close();
+    if (this.storeOptions) this.store?.close();
+    else this.store?.flush();
   }
 
   /** Ids of the targets, in configuration order. */
@@ -269,6 +297,7 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
       this.settings.historyTransitions,
     );
     t.tags = config.tags;
+    this.restoreHistory(t);
     this.targetsById.set(config.id, t);
     this.configs.set(config.id, config);
     this.rebuildRunners(t, config);
@@ -337,6 +366,7 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
         local: this.local,
         onResult: (r) => {
           t.recordResult(r);
+          this.store?.recordResult(r);
           this.publish("result", r);
           if (r.status === "fail" && !r.spoiled && !r.provisional) {
             this.logger.debug(
@@ -370,7 +400,34 @@ export class HealthEngine extends TypedEmitter<EngineEvents> {
     }
   }
 
+  private openStore(): HistoryStore {
+    return new HistoryStore(this.storeOptions!, { clock: this.clock, logger: this.logger });
+  }
+
+  /**
+   * Pre-fills a new target's history from the store. The target still starts `unknown`;
+   * the time since the store last saw it is marked unobserved (`TargetHistory.restore`).
+   * A store that cannot be read costs the history, never the target.
+   */
+  private restoreHistory(t: TargetRuntime): void {
+    if (!this.store || this.store.closed) return;
+    try {
+      const saved = this.store.restore(t.id, {
+        results: this.settings.historyResults,
+        transitions: this.settings.historyTransitions,
+      });
+      const gap = t.history.restore(saved);
+      if (gap) this.store.recordTransition(gap);
+    } catch (err) {
+      this.logger.warn(
+        { event: "history-restore-failed", target: t.id, err: (err as Error).message },
+        `${t.id}: could not restore its history: ${(err as Error).message}`,
+      );
+    }
+  }
+
   private onTransition(t: Transition): void {
+    this.store?.recordTransition(t);
     const fields = {
       event: "state",
       target: t.target,

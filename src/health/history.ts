@@ -28,6 +28,29 @@ export interface Trends {
 /** States whose time does not count toward availability either way. */
 const UNOBSERVED: ReadonlySet<TargetState> = new Set(["unknown", "disabled"]);
 
+/** Whether a result counts toward the totals and error kinds: spoiled and provisional ones
+ *  do not (the same rule for `TargetHistory` and the lasting `HistoryStore`). */
+export function isCounted(result: CheckResult): boolean {
+  return !result.spoiled && !result.provisional;
+}
+
+/** The totals `counters()` and `trends().errors` report. */
+export interface HistoryCounters {
+  results: number;
+  failures: number;
+  errors: Partial<Record<ErrorKind, number>>;
+}
+
+/** History kept from an earlier run (`HistoryStore.restore`), oldest first. */
+export interface SavedHistory {
+  results: CheckResult[];
+  transitions: Transition[];
+  counters?: HistoryCounters;
+}
+
+/** Reason of the transition to `unknown` that `restore` adds where observation stopped. */
+export const GAP_REASON = "not observed: the monitor was stopped or the target was not monitored";
+
 function zeroKinds(): Record<ErrorKind, number> {
   return Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as Record<ErrorKind, number>;
 }
@@ -52,7 +75,7 @@ export class TargetHistory {
 
   record(result: CheckResult): void {
     this.results.push(result);
-    if (result.spoiled || result.provisional) return;
+    if (!isCounted(result)) return;
     this.total++;
     if (result.status === "fail") {
       this.failed++;
@@ -62,6 +85,37 @@ export class TargetHistory {
 
   transition(t: Transition): void {
     this.transitions.push(t);
+  }
+
+  /**
+   * Pre-fills a new history with what an earlier run saved, and returns the transition to
+   * `unknown` it appends at the last time that run observed the target (its last result or
+   * transition), if the saved history does not already end in `unknown`. The time between
+   * then and the next transition of this run (which starts `unknown`) is thus unobserved:
+   * neither up nor down in `availability`, and no part of an MTTR/MTBF period. The caller
+   * should persist the returned transition, so that the gap stays marked after the next
+   * restart. Call it before recording anything.
+   */
+  restore(saved: SavedHistory): Transition | undefined {
+    for (const r of saved.results) this.results.push(r);
+    for (const t of saved.transitions) this.transitions.push(t);
+    if (saved.counters) {
+      this.total = saved.counters.results;
+      this.failed = saved.counters.failures;
+      for (const k of ERROR_KINDS) this.kinds[k] = saved.counters.errors[k] ?? 0;
+    }
+    const last = saved.transitions.at(-1);
+    if (!last || last.to === "unknown") return undefined;
+    const gap: Transition = {
+      target: last.target,
+      from: last.to,
+      to: "unknown",
+      at: Math.max(last.at, saved.results.at(-1)?.at ?? last.at),
+      reason: GAP_REASON,
+      evidence: {},
+    };
+    this.transitions.push(gap);
+    return gap;
   }
 
   recentResults(limit = this.results.capacity): CheckResult[] {
@@ -132,14 +186,21 @@ export function availability(transitions: readonly Transition[], now: number, wi
   return observed > 0 ? up / observed : null;
 }
 
-/** MTTR and MTBF from the completed down and up periods among the transitions. */
+/**
+ * MTTR and MTBF from the completed down and up periods among the transitions. A transition
+ * to `unknown` (nothing observed: the monitor was stopped, or the checks were replaced) ends
+ * the period in progress without completing it.
+ */
 export function meanTimes(transitions: readonly Transition[]): { mttr: number | null; mtbf: number | null } {
   const downs: number[] = [];
   const ups: number[] = [];
   let downSince: number | undefined;
   let upSince: number | undefined;
   for (const t of transitions) {
-    if (t.to === "down" && t.from !== "down") {
+    if (t.to === "unknown") {
+      downSince = undefined;
+      upSince = undefined;
+    } else if (t.to === "down" && t.from !== "down") {
       if (upSince !== undefined) ups.push(t.at - upSince);
       upSince = undefined;
       downSince = t.at;
@@ -147,12 +208,7 @@ export function meanTimes(transitions: readonly Transition[]): { mttr: number | 
       downs.push(t.at - downSince);
       downSince = undefined;
       upSince = t.at;
-    } else if (
-      upSince === undefined &&
-      downSince === undefined &&
-      t.to !== "unknown" &&
-      t.to !== "disabled"
-    ) {
+    } else if (upSince === undefined && downSince === undefined && t.to !== "disabled") {
       upSince = t.at;
     }
   }

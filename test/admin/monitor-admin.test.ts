@@ -43,7 +43,11 @@ async function setup(): Promise<{ m: MonitorHandle; url: string; a: Awaited<Retu
   const a = await tcpServer();
   const file = join(dir, `m-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, yaml([{ id: "a", address: a.address }]));
-  const m = await startMonitor([], { config: file, watch: false, admin: "127.0.0.1:0" }, memoryIO());
+  const m = await startMonitor(
+    [],
+    { config: file, watch: false, admin: "127.0.0.1:0", history: "off" },
+    memoryIO(),
+  );
   cleanups.push(async () => {
     await m.stop();
     await a.close();
@@ -166,12 +170,17 @@ describe("monitor admin server", () => {
     expect(got.find((e) => e.event === "state")!.data).toMatchObject({ target: "a", to: expect.any(String) });
   });
 
-  it("/readyz and /api/info", async () => {
+  it("/readyz, /api/info and /api/transitions", async () => {
     const { url } = await setup();
     const ready = await fetch(`${url}/readyz`);
     expect(ready.status).toBe(200);
     const info = (await (await fetch(`${url}/api/info`)).json()) as Record<string, unknown>;
     expect(info).toMatchObject({ name: "lifeline monitor", profile: "lan", version: expect.any(String) });
+    const recent = (await (await fetch(`${url}/api/transitions?limit=5`)).json()) as Array<{
+      target: string;
+      to: string;
+    }>;
+    expect(recent).toEqual([expect.objectContaining({ target: "a", from: "unknown", to: "healthy" })]);
   });
 
   it("GET /api/config hides secrets; PUT applies a new one, or rejects it with the field path", async () => {
@@ -227,10 +236,12 @@ describe("monitor admin server", () => {
     cleanups.push(() => new Promise<void>((r) => holder.close(() => r())));
     const a = await tcpServer();
     cleanups.push(() => a.close());
-    const m = await startMonitor([a.address], { watch: false }, memoryIO());
+    const m = await startMonitor([a.address], { watch: false, history: "off" }, memoryIO());
     cleanups.push(() => m.stop());
     expect(m.admin).toBeUndefined();
     // Given explicitly, a taken address is an error.
-    await expect(startMonitor([a.address], { admin: DEFAULT_ADMIN.monitor }, memoryIO())).rejects.toThrow();
+    await expect(
+      startMonitor([a.address], { admin: DEFAULT_ADMIN.monitor, history: "off" }, memoryIO()),
+    ).rejects.toThrow();
   });
 });

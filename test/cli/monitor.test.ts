@@ -1,4 +1,4 @@
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -31,7 +31,7 @@ describe("lifeline monitor", () => {
     const file = join(dir, "m.yaml");
     writeFileSync(file, yaml([{ id: "a", address: a.address }]));
     const io = memoryIO();
-    const m = await startMonitor([], { config: file, watch: false, admin: false }, io);
+    const m = await startMonitor([], { config: file, watch: false, admin: false, history: "off" }, io);
     try {
       await until(() => m.engine.target("a")?.state === "healthy");
       const lines = io
@@ -90,7 +90,7 @@ describe("lifeline monitor", () => {
     const a = await tcpServer();
     const file = join(dir, "w.yaml");
     writeFileSync(file, yaml([{ id: "a", address: a.address }]));
-    const m = await startMonitor([], { config: file, admin: false }, memoryIO());
+    const m = await startMonitor([], { config: file, admin: false, history: "off" }, memoryIO());
     try {
       await until(() => m.engine.target("a")?.state === "healthy");
       writeFileSync(`${file}.tmp`, yaml([{ id: "a2", address: a.address }]));
@@ -101,6 +101,87 @@ describe("lifeline monitor", () => {
     } finally {
       await m.stop();
       await a.close();
+    }
+  });
+
+  it("a restarted monitor shows the history and availability it had (history file)", async () => {
+    const a = await tcpServer();
+    const file = join(dir, "h.yaml");
+    const history = join(dir, "state", "history.db"); // its folder is created
+    writeFileSync(file, yaml([{ id: "a", address: a.address }], "100ms"));
+    const first = await startMonitor([], { config: file, watch: false, admin: false, history }, memoryIO());
+    let before: { transitions: Array<{ to: string; at: number }>; results: unknown[] };
+    try {
+      await until(() => first.engine.target("a")?.state === "healthy");
+      await a.close();
+      await until(() => first.engine.target("a")?.state === "down");
+      // Stay down a while (more failed checks), so the down time is not zero.
+      const n = first.engine.history("a")!.results.length;
+      await until(() => first.engine.history("a")!.results.length >= n + 3);
+      before = first.engine.history("a")!;
+    } finally {
+      await first.stop();
+    }
+    const second = await startMonitor(
+      [],
+      { config: file, watch: false, admin: "127.0.0.1:0", history },
+      memoryIO(),
+    );
+    try {
+      // Before any new check: the old transitions and results are there, and so are trends.
+      const h = (await (await fetch(`${second.admin!.url}/api/targets/a/history`)).json()) as {
+        transitions: Array<{ to: string; at: number }>;
+        results: unknown[];
+      };
+      expect(h.transitions.slice(0, before.transitions.length).map((t) => [t.to, t.at])).toEqual(
+        before.transitions.map((t) => [t.to, t.at]),
+      );
+      expect(h.results.length).toBeGreaterThanOrEqual(before.results.length);
+      const trends = second.engine.target("a")!.trends;
+      expect(trends.availability["1h"]).not.toBeNull();
+      expect(trends.availability["1h"]!).toBeLessThan(1); // it was down for a while
+      expect(trends.flaps1h).toBe(1);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it("runs the hooks of its configuration on state changes, and a reload replaces them", async () => {
+    const a = await tcpServer();
+    const file = join(dir, "hooks.yaml");
+    const out = join(dir, "hook-out.txt");
+    const script = join(dir, "hook.cjs");
+    writeFileSync(
+      script,
+      [
+        "const e = process.env;",
+        'require("node:fs").appendFileSync(process.argv[2], e.LIFELINE_TARGET + " " + e.LIFELINE_FROM + ">" + e.LIFELINE_TO + "\\n");',
+      ].join("\n"),
+    );
+    const hookYaml = (name: string) =>
+      `hooks:\n  - name: ${name}\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(script)}, ${JSON.stringify(out)}]\n`;
+    writeFileSync(file, yaml([{ id: "a", address: a.address }]) + hookYaml("record"));
+    const m = await startMonitor(
+      [],
+      { config: file, watch: false, admin: false, history: "off" },
+      memoryIO(),
+    );
+    try {
+      await until(() => m.engine.target("a")?.state === "healthy");
+      await a.close();
+      await until(() => m.engine.target("a")?.state === "down");
+      await until(() => existsSync(out) && readFileSync(out, "utf8").includes(">down"));
+      // One line per change; the first (from unknown) is not notified by default.
+      const lines = readFileSync(out, "utf8").trim().split("\n");
+      expect(lines.at(-1)).toMatch(/^a (healthy|suspect)>down$/);
+      expect(lines.length).toBe(m.engine.history("a")!.transitions.length - 1);
+      expect(lines.every((l) => !l.includes("unknown>"))).toBe(true);
+      expect(Object.keys(m.hooks.statsByHook())).toEqual(["record"]);
+      writeFileSync(file, yaml([{ id: "a", address: a.address }]) + hookYaml("renamed"));
+      expect(m.reload()).toBeUndefined();
+      await until(() => Object.keys(m.hooks.statsByHook()).includes("renamed"));
+    } finally {
+      await m.stop();
     }
   });
 

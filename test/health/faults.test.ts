@@ -39,7 +39,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 async function monitor(ns: Namespace | undefined, target: string, args: string[] = []): Promise<ChildHandle> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("LIFELINE_")) env[k] = v;
-  const cmdArgs = [BIN, "monitor", target, ...args];
+  const cmdArgs = [BIN, "monitor", target, "--history", "off", "--no-admin", ...args];
   const opts = { cwd: ROOT, env, name: `monitor ${args.join(" ")}`.trim() };
   const child = ns
     ? ns.spawn(process.execPath, cmdArgs, opts)
