@@ -9,8 +9,9 @@ import { type Logger, silentLogger } from "../util/logger.ts";
  * The HTTP plumbing both admin servers (monitor and node) share: listening, the security
  * rule, JSON answers and bounded request bodies.
  *
- * Security: bound to loopback by default. Binding elsewhere requires a token; when a token
- * is set, writes need `Authorization: Bearer TOKEN`, and so do reads off loopback. A read
+ * Security: bound to loopback by default. Binding elsewhere requires a token. Writes always
+ * need `Authorization: Bearer TOKEN` (without a token set there are no writes; the monitor
+ * generates one, see src/cli/monitor.ts), and so do reads off loopback. A read
  * may give the token as `?token=` instead (a browser's EventSource cannot set headers; the
  * dashboard passes on the token of its own address).
  */
@@ -116,6 +117,9 @@ export async function startHttp(opts: HttpOptions): Promise<AdminServer> {
     const given =
       req.headers.authorization ?? (write ? undefined : (url.searchParams.get("token") ?? undefined));
     const open = !write && (local || opts.isPublic?.(parts) === true);
+    if (write && !opts.token) {
+      return send(res, 401, { error: "writes need a token, and none is set (--admin-token)" });
+    }
     if (opts.token && !open && !tokenMatches(given, opts.token)) {
       return send(res, 401, { error: "a valid bearer token is required" });
     }

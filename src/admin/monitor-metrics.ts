@@ -167,6 +167,7 @@ export function monitorMetrics(
       spoiled.inc({ target: r.target, check: r.check });
       return;
     }
+    spoiled.inc({ target: r.target, check: r.check }, 0); // the series exists from the start
     if (r.provisional) return;
     duration.observe({ target: r.target, check: r.check, status: r.status }, r.latency / 1000);
     if (r.status === "fail") failures.inc({ target: r.target, check: r.check, kind: r.kind ?? "unknown" });

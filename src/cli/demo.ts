@@ -107,7 +107,14 @@ export async function runDemo(flags: DemoFlags, io: CliIO): Promise<number> {
     const startAt = (admin: string) =>
       startMonitor(
         [],
-        { config, watch: false, admin, history: join(dir, "history.db"), logLevel: "silent" },
+        {
+          config,
+          watch: false,
+          admin,
+          history: join(dir, "history.db"),
+          adminTokenFile: join(dir, "admin-token"),
+          logLevel: "silent",
+        },
         quietIO(),
       );
     monitor = await startAt(flags.admin ?? DEFAULT_ADMIN.monitor).catch((err: NodeJS.ErrnoException) => {

@@ -44,7 +44,11 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
         "--history <file>",
         "lasting history file (history.path; default .lifeline/history.db; off: none)",
       )
-      .option("--admin-token <token>", "bearer token for the admin API (admin.token; LIFELINE_ADMIN_TOKEN)"),
+      .option("--admin-token <token>", "bearer token for the admin API (admin.token; LIFELINE_ADMIN_TOKEN)")
+      .option(
+        "--admin-token-file <file>",
+        "where a generated token goes when none is set (.lifeline/admin-token)",
+      ),
   ).action(async (targets: string[], flags) => setExit(await runMonitor(targets, flags, io)));
 
   program

@@ -1,4 +1,13 @@
-import { type FSWatcher, mkdirSync, watch } from "node:fs";
+import { randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  type FSWatcher,
+  mkdirSync,
+  readFileSync,
+  unlinkSync,
+  watch,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { adminOff, DEFAULT_ADMIN } from "../admin/http.ts";
 import { hookMetrics, type MonitorMetrics, monitorMetrics } from "../admin/monitor-metrics.ts";
@@ -28,6 +37,8 @@ export interface MonitorFlags extends CommonFlags {
   adminToken?: string;
   /** History file (history.path), or "off". */
   history?: string;
+  /** Where a generated admin token is written (no token configured). Default DEFAULT_TOKEN_FILE. */
+  adminTokenFile?: string;
 }
 
 export interface MonitorHandle {
@@ -38,6 +49,9 @@ export interface MonitorHandle {
   metrics: MonitorMetrics;
   /** State-change hooks (commands, webhooks). */
   hooks: HookDispatcher;
+  /** The token admin writes need: the configured one, or one generated for this run and
+   *  written to `adminTokenFile`. Undefined without an admin server. */
+  adminToken: string | undefined;
   /** Re-reads the configuration; on error keeps the old one and returns the error. */
   reload(): ConfigError | undefined;
   /** Shows a line of commentary: in the event pane on a terminal, as a `note` JSON line otherwise. */
@@ -47,6 +61,8 @@ export interface MonitorHandle {
 }
 
 const FRAME_INTERVAL = 500;
+/** Where a generated admin token goes (relative to the working directory). */
+export const DEFAULT_TOKEN_FILE = ".lifeline/admin-token";
 const EVENT_LINES = 8;
 
 /**
@@ -136,8 +152,16 @@ export async function startMonitor(
   const listen =
     adminOff(flags.admin) || adminOff(explicit) ? undefined : (explicit ?? DEFAULT_ADMIN.monitor);
   let admin: AdminServer | undefined;
+  let adminToken: string | undefined;
+  let tokenFile: string | undefined;
+  let generated: string | undefined;
+  const generateToken = () => {
+    generated = randomBytes(24).toString("base64url");
+    return generated;
+  };
   if (listen) {
-    const token = flags.adminToken ?? io.env.LIFELINE_ADMIN_TOKEN ?? loaded.config.admin.token;
+    const token =
+      flags.adminToken ?? io.env.LIFELINE_ADMIN_TOKEN ?? loaded.config.admin.token ?? generateToken();
     try {
       admin = await startAdmin({
         listen,
@@ -180,7 +204,19 @@ export async function startMonitor(
         `admin port ${listen} is taken: running without the dashboard and API (use --admin HOST:PORT)`,
       );
     }
-    if (admin) logger.info({ event: "admin", url: admin.url }, `dashboard and admin API on ${admin.url}`);
+    if (admin) {
+      logger.info({ event: "admin", url: admin.url }, `dashboard and admin API on ${admin.url}`);
+      adminToken = token;
+      if (token === generated) {
+        // Writes (ttl reports, operator actions, PUT /api/config) need it: it is in a file
+        // only this user can read, for the scripts that report in.
+        tokenFile = resolve(flags.adminTokenFile ?? DEFAULT_TOKEN_FILE);
+        mkdirSync(dirname(tokenFile), { recursive: true });
+        writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+        chmodSync(tokenFile, 0o600);
+        logger.info({ event: "admin-token", file: tokenFile }, `admin token for writes in ${tokenFile}`);
+      }
+    }
   }
 
   let frameTimer: NodeJS.Timeout | undefined;
@@ -252,6 +288,7 @@ export async function startMonitor(
     admin,
     metrics,
     hooks,
+    adminToken,
     reload,
     note(text: string) {
       if (tty) remember(`${new Date().toISOString().slice(11, 19)}  ${text}`);
@@ -267,6 +304,14 @@ export async function startMonitor(
       await hooks.stop(5000); // notifications already queued get a few seconds to go out
       await admin?.close();
       metrics.close();
+      if (tokenFile) {
+        try {
+          // Only our own: another monitor may have written its token since.
+          if (readFileSync(tokenFile, "utf8").trim() === adminToken) unlinkSync(tokenFile);
+        } catch {
+          // already gone
+        }
+      }
       if (tty) io.stdout.write("\x1b[?25h\x1b[?1049l");
     },
   };

@@ -100,6 +100,7 @@ export function clientMetrics(client: LifelineClient, opts: ClientMetricsOptions
   m.reconnects.inc(label, 0);
   m.failovers.inc(label, 0);
   m.sessionsLost.inc(label, 0);
+  m.failoverTime.zero(label); // every series exists from the start, at zero
   client.on("reconnecting", () => m.reconnects.inc(label));
   client.on("failover", (e) => {
     m.failovers.inc(label);

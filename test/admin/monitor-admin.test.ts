@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -214,6 +214,34 @@ describe("monitor admin server", () => {
     expect(body.ok).toBe(false);
     expect(body.issues.map((i) => i.path)).toContain("targets[0].interval");
     expect(m.engine.ids().sort()).toEqual(["a", "b"]);
+  });
+
+  it("writes always need a token: without one configured, a generated one in a private file", async () => {
+    const a = await tcpServer();
+    cleanups.push(() => a.close());
+    const tokenFile = join(dir, "tok", "admin-token");
+    const m = await startMonitor(
+      [a.address],
+      { watch: false, admin: "127.0.0.1:0", history: "off", adminTokenFile: tokenFile },
+      memoryIO(),
+    );
+    let stopped = false;
+    cleanups.push(async () => {
+      if (!stopped) await m.stop();
+    });
+    const id = m.engine.ids()[0]!;
+    const url = `${m.admin!.url}/api/targets/${encodeURIComponent(id)}/disable`;
+    expect((await fetch(url, { method: "POST" })).status).toBe(401); // loopback is not enough
+    const token = readFileSync(tokenFile, "utf8").trim();
+    expect(token).toBe(m.adminToken);
+    expect(token.length).toBeGreaterThanOrEqual(32);
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    const ok = await fetch(url, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).toBe(200);
+    expect(m.engine.target(id)!.state).toBe("disabled");
+    await m.stop();
+    stopped = true;
+    expect(existsSync(tokenFile)).toBe(false); // its own token file goes with it
   });
 
   it("serves uPlot locally and never a file outside its folders", async () => {
