@@ -32,6 +32,7 @@ export type ClientEvents = {
   reply: [{ seq: number; payload: Uint8Array; request: Uint8Array }];
   /** Dropped from a full outbox (overflow: drop-oldest). */
   dropped: [{ payload: Uint8Array }];
+  /** A message restored from the outbox file failed (LL_APP...): no caller waits for it. */
   error: [LifelineError];
 };
 
@@ -55,6 +56,13 @@ export interface ClientStatus {
   /** Smoothed round trip to the current node (PING), ms. */
   rtt: number | undefined;
 }
+
+/**
+ * A link must live this long, ms, for the next reconnect to be immediate; one that dies
+ * sooner counts as a failed attempt (backoff). 1 s: longer than any handshake-and-drop loop,
+ * shorter than a real session with a node that then fails.
+ */
+const STABLE_LINK = 1000;
 
 /** What `close()` left behind: messages never sent, and sent but not acknowledged. */
 export interface CloseReport {
@@ -95,6 +103,8 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
   private lostAt: number | undefined;
   private lastFailed: string | undefined;
   private lastFrameAt = 0;
+  /** Time our own event loop was blocked since `lastFrameAt` (not the node's silence). */
+  private stalledSinceFrame = 0;
   private watchTimer: Timer | undefined;
   private pingTimer: Timer | undefined;
   private sleepTimer: Timer | undefined;
@@ -212,6 +222,7 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
    * (default) for only what is published from now on. Resolves with the topic's head.
    */
   async subscribe(topic: string, after: number | "end" = "end"): Promise<number> {
+    if (this.isClosed) throw new LifelineError("LL_CLOSED", "the client is closed");
     this.topics.add(topic);
     this.saveSession();
     const r = await this.command({ op: "subscribe", topic, after });
@@ -242,6 +253,30 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
   /** Messages pushed by the cluster, as an async iterator (each iterator sees every message). */
   messages(): AsyncIterableIterator<Incoming> {
     return this.inbox.iterator();
+  }
+
+  /**
+   * Events never break the client: a listener that throws is logged and the state machine
+   * carries on; an `error` nobody listens to is logged instead of thrown.
+   */
+  protected override emit<K extends keyof ClientEvents & string>(name: K, ...args: ClientEvents[K]): void {
+    if (name === "error" && this.listenerCount("error") === 0) {
+      const e = args[0] as LifelineError;
+      this.logger.warn({ event: "client-error", code: e.code }, `unhandled client error: ${e.message}`);
+      return;
+    }
+    try {
+      super.emit(name, ...args);
+    } catch (err) {
+      this.logger.error(
+        {
+          event: "listener-error",
+          on: name,
+          err: err instanceof Error ? (err.stack ?? err.message) : String(err),
+        },
+        `a "${name}" listener threw; the client carries on`,
+      );
+    }
   }
 
   /** The `name` option: shown in the nodes' logs, and the `client` label of its metrics. */
@@ -322,10 +357,13 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
 
   private async run(): Promise<void> {
     let attempt = 0;
+    /** Links in a row that died within STABLE_LINK of being adopted. */
+    let youngDeaths = 0;
     while (this.state !== "closed") {
       let error: LifelineError | undefined;
       try {
         await this.establish();
+        const adoptedAt = this.clock.now();
         // Connected: wait for the link to go (it may already have).
         if (this.link) {
           await new Promise<void>((resolve) => {
@@ -335,8 +373,14 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
         }
         if (this.isClosed) break;
         // The first try after losing a node is immediate: the others are most likely fine.
-        attempt = 0;
-        continue;
+        // Links that die young twice in a row (a node that accepts and then drops every
+        // connection: a crash loop, an error right after the handshake) count as failed
+        // attempts instead, so such a node gets backoff, not a reconnect storm.
+        youngDeaths = this.clock.now() - adoptedAt >= STABLE_LINK ? 0 : youngDeaths + 1;
+        if (youngDeaths < 2) {
+          attempt = 0;
+          continue;
+        }
       } catch (err) {
         if (this.isClosed) break;
         error =
@@ -353,11 +397,13 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
               this.random,
             );
       if (this.state !== "closing") this.state = "reconnecting";
-      this.emit("reconnecting", { attempt, delay, error });
-      await new Promise<void>((resolve) => {
+      // The sleep is set up before the event, so a close() from a listener ends it at once.
+      const slept = new Promise<void>((resolve) => {
         this.wake = resolve;
         this.sleepTimer = this.clock.timeout(delay, resolve);
       });
+      this.emit("reconnecting", { attempt, delay, error });
+      await slept;
       this.wake = undefined;
     }
   }
@@ -462,6 +508,7 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
     link.start();
     if (this.link !== link) return; // it closed while its first frames were replayed: dial again
     this.lastFrameAt = this.clock.now();
+    this.stalledSinceFrame = 0;
     // Resend everything sent and not answered, in order, with the same sequence numbers:
     // the node runs what it has not processed and answers the rest from stored replies.
     const resend = this.outbox.inflight();
@@ -544,6 +591,7 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
   private onMessage(link: Link, m: Message): void {
     if (this.link !== link) return;
     this.lastFrameAt = this.clock.now();
+    this.stalledSinceFrame = 0;
     switch (m.type) {
       case "ack":
         for (const r of m.replies) this.complete(r.seq, r.payload);
@@ -597,8 +645,16 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
     if (w) {
       if (error) w.reject(error);
       else w.resolve(reply!);
-    } else if (!error && e.recovered && e.seq !== undefined) {
-      this.emit("reply", { seq: e.seq, payload: reply!, request: e.payload });
+    } else if (e.recovered && e.seq !== undefined) {
+      // Restored from the outbox file: nobody waits, so the application hears by event.
+      if (!error) this.emit("reply", { seq: e.seq, payload: reply!, request: e.payload });
+      else
+        this.emit(
+          "error",
+          error instanceof LifelineError
+            ? error
+            : new LifelineError("LL_INTERNAL", String(error), { cause: error }),
+        );
     }
   }
 
@@ -694,13 +750,14 @@ export class LifelineClient extends TypedEmitter<ClientEvents> {
       const check = () => {
         if (this.link !== link) return;
         const now = this.clock.now();
-        // Our own event loop was blocked: frames that arrived meanwhile are not read yet,
-        // and the silence is ours, not the node's. Do not blame the node for it.
+        // Our own event loop was blocked for as long as this check is late: frames that
+        // arrived meanwhile are not read yet, and that part of the silence is ours, not the
+        // node's. Only the blocked time is forgiven — the silence before and after it counts.
         const late = now - scheduledFor;
-        if (late > every) this.lastFrameAt = Math.max(this.lastFrameAt, now - every);
+        if (late > 0) this.stalledSinceFrame += late;
         this.clock.immediate(() => {
           if (this.link !== link) return;
-          const silent = this.clock.now() - this.lastFrameAt;
+          const silent = this.clock.now() - this.lastFrameAt - this.stalledSinceFrame;
           if (silent > deadAfter) {
             this.abandon(
               link,

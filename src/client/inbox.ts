@@ -77,7 +77,8 @@ export class Inbox {
 
 class Stream implements AsyncIterableIterator<Incoming> {
   private readonly buffer: Incoming[] = [];
-  private waiter: ((r: IteratorResult<Incoming>) => void) | undefined;
+  /** Pending next() calls, oldest first (the iterator protocol allows several at once). */
+  private readonly waiters: Array<(r: IteratorResult<Incoming>) => void> = [];
   private done = false;
 
   constructor(
@@ -91,11 +92,9 @@ class Stream implements AsyncIterableIterator<Incoming> {
 
   push(m: Incoming): void {
     if (this.done) return;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w({ value: m, done: false });
-    } else this.buffer.push(m);
+    const w = this.waiters.shift();
+    if (w) w({ value: m, done: false });
+    else this.buffer.push(m);
   }
 
   next(): Promise<IteratorResult<Incoming>> {
@@ -106,22 +105,21 @@ class Stream implements AsyncIterableIterator<Incoming> {
     }
     if (this.done) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => {
-      this.waiter = resolve;
+      this.waiters.push(resolve);
     });
   }
 
   return(): Promise<IteratorResult<Incoming>> {
     this.end();
+    this.onReturn(); // first: it needs to know whether this stream was the one backed up
     this.buffer.length = 0;
-    this.onReturn();
     return Promise.resolve({ value: undefined, done: true });
   }
 
   end(): void {
     if (this.done) return;
     this.done = true;
-    this.waiter?.({ value: undefined, done: true });
-    this.waiter = undefined;
+    for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<Incoming> {

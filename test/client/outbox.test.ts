@@ -329,7 +329,7 @@ describe("Outbox with an OutboxFile", () => {
     g.close();
   });
 
-  // BUG (OutboxFile: the lock failure is not "at once"; it blocks the event loop 5 s):
+  // Regression test, a bug once (OutboxFile: the lock failure is not "at once"; it blocks the event loop 5 s):
   // better-sqlite3 opens with a 5,000 ms busy timeout, so `new OutboxFile(path)` on a locked
   // file (and so `createClient({ outbox: { path } })`) spins synchronously for 5 s before
   // throwing LL_OUTBOX_FILE, freezing the whole process. The doc says it fails "at once".

@@ -256,12 +256,12 @@ describe("client state machine: silence and liveness", () => {
     await closeNow(client, clock);
   });
 
-  // BUG (liveness: a stall forgives all the silence before it): when a check runs late,
+  // Regression test, a bug once (liveness: a stall forgives all the silence before it): when a check runs late,
   // startTimers sets lastFrameAt = now − every, discarding the silence measured *before* the
   // stall, not just the blocked time. A client whose loop blocks a bit longer than `every`
   // once per deadAfter (GC, sync work; with heartbeat 100 ms that is a 150 ms block every
   // 400 ms) never declares a dead node dead, though 300 ms of every 550 were unblocked.
-  it.fails("stalls shorter than deadAfter, repeated, do not hide a dead node forever", async () => {
+  it("stalls shorter than deadAfter, repeated, do not hide a dead node forever", async () => {
     const { clock, client, n1, connect } = setup();
     const link = await connect();
     await clock.advance(900);
@@ -544,12 +544,12 @@ describe("client state machine: pushes", () => {
     await closeNow(client, clock);
   });
 
-  // BUG (push flow stalls when a backed-up iterator is detached): Inbox's Stream.return()
+  // Regression test, a bug once (push flow stalls when a backed-up iterator is detached): Inbox's Stream.return()
   // never calls onDrain, and flushPushAcks only runs on a new PUSH or a drain. An application
   // that stops reading one iterator (break out of for-await) while it is backed up leaves
   // the client not acknowledging; once the node's push window is full nothing arrives to
   // trigger an ack and every push to this client stalls.
-  it.fails("detaching a backed-up iterator resumes acknowledging", async () => {
+  it("detaching a backed-up iterator resumes acknowledging", async () => {
     const { clock, client, n1, connect } = setup();
     const link = await connect();
     const it = client.messages();
@@ -635,7 +635,7 @@ describe("client state machine: GOAWAY", () => {
     await closeNow(client, clock);
   });
 
-  // BUG (onClose ordering in adopt): a GOAWAY (or fatal ERROR, or close) that the link delivers
+  // Regression test, a bug once (onClose ordering in adopt): a GOAWAY (or fatal ERROR, or close) that the link delivers
   // synchronously from start() — ProtocolConnection replays frames that came in the same chunk
   // as the WELCOME, and a node welcomed during a drain sends GOAWAY right after WELCOME — runs
   // onClose inside adopt(). adopt() then carries on: sets state "connected", emits
@@ -653,7 +653,7 @@ describe("client state machine: GOAWAY", () => {
     await closeNow(client, clock);
   });
 
-  // BUG (GOAWAY ignores `topology: false`): onGoaway reports every node listed in the GOAWAY
+  // Regression test, a bug once (GOAWAY ignores `topology: false`): onGoaway reports every node listed in the GOAWAY
   // to the picker, and picker.report() creates servers it did not know. With topology off
   // (the nodes' advertised addresses are unreachable from here: NAT, a proxy), the client
   // then dials those addresses.
@@ -780,11 +780,11 @@ describe("client state machine: close()", () => {
     expect(client.status().state).toBe("closed");
   });
 
-  // BUG (close() from a `reconnecting` listener waits out the backoff): run() emits
+  // Regression test, a bug once (close() from a `reconnecting` listener waits out the backoff): run() emits
   // "reconnecting" before it sets `wake`/`sleepTimer`, so a close() called synchronously from
   // that event (a natural "give up" point) finds nothing to wake or cancel; the loop then
   // sleeps the whole backoff delay (up to backoffCap) before close() can resolve.
-  it.fails("close() called from a 'reconnecting' listener returns without waiting out the backoff", async () => {
+  it("close() called from a 'reconnecting' listener returns without waiting out the backoff", async () => {
     const { clock, client, cluster, n1 } = setup({ backoffBase: 10_000, backoffCap: 10_000 });
     n1.mode = "refuse";
     cluster.node("n2").mode = "refuse";
@@ -808,12 +808,12 @@ describe("client state machine: close()", () => {
 });
 
 describe("client state machine: robustness", () => {
-  // BUG (no backoff for links that die right after WELCOME): run() resets `attempt` to 0 on
+  // Regression test, a bug once (no backoff for links that die right after WELCOME): run() resets `attempt` to 0 on
   // every successful establish() and retries immediately after a loss. A node (or all of
   // them) that accepts and then drops every connection at once — a crash loop, a fatal error
   // right after the handshake — gets reconnected to in a tight loop: here about one connect
   // per fake millisecond (acceptDelay 1 ms), i.e. a reconnect storm from every client.
-  it.fails("a node that drops every connection right after WELCOME is not hammered", async () => {
+  it("a node that drops every connection right after WELCOME is not hammered", async () => {
     const { clock, client, cluster, n1 } = setup({}, ["n1"]);
     n1.onWelcome = (link) => clock.immediate(() => link.drop());
     void client.connect().catch(() => {});
@@ -824,12 +824,12 @@ describe("client state machine: robustness", () => {
     await closeNow(client, clock);
   });
 
-  // BUG (a throwing event listener breaks the state machine): emit() is synchronous, so an
+  // Regression test, a bug once (a throwing event listener breaks the state machine): emit() is synchronous, so an
   // exception from a "connected" (or "resumed", "failover") listener propagates out of adopt()
   // into run()'s catch, which treats it as a failed connect: the state goes "reconnecting",
   // backoff, and a second connection is dialled although the first is up and still adopted
   // (timers never started, pump never ran).
-  it.fails("an exception in a 'connected' listener does not make the client dial again", async () => {
+  it("an exception in a 'connected' listener does not make the client dial again", async () => {
     const { clock, client, cluster } = setup();
     let thrown = false;
     client.on("connected", () => {
@@ -898,7 +898,7 @@ describe("client state machine: sequence numbers and the outbox file", () => {
     await closeNow(client, clock);
   });
 
-  // BUG (seq bookkeeping: lastSeq is saved after the seqs it covers): pump() writes each
+  // Regression test, a bug once (seq bookkeeping: lastSeq is saved after the seqs it covers): pump() writes each
   // message's seq (takeNext → assign, one transaction each) and only then saves the
   // session's lastSeq. A process killed in between leaves a file whose restored in-flight
   // message has seq N while the session says lastSeq N−1. On restart the next new message
@@ -920,7 +920,7 @@ describe("client state machine: sequence numbers and the outbox file", () => {
     await closeNow(client, clock);
   });
 
-  // BUG (seq bookkeeping: WELCOME.lastClientSeq is ignored): the file runs with
+  // Regression test, a bug once (seq bookkeeping: WELCOME.lastClientSeq is ignored): the file runs with
   // synchronous=NORMAL, under which a power loss may roll back the last committed
   // transactions — the lastSeq updates and the removals of answered messages. The node then
   // knows more (lastClientSeq 5) than the file (lastSeq 2). adopt() keeps lastSeq 2, so new
@@ -939,12 +939,12 @@ describe("client state machine: sequence numbers and the outbox file", () => {
     await closeNow(client, clock);
   });
 
-  // BUG (a recovered message whose handler failed vanishes silently): settle() only emits
+  // Regression test, a bug once (a recovered message whose handler failed vanishes silently): settle() only emits
   // "reply" for a recovered entry when there is no error; with LL_APP (AppError) there is no
   // waiter and no event (the declared "error" event is never emitted anywhere), so the
   // application never learns that a message it sent before the restart failed. The
   // outbox docs promise "Either way the caller is told; nothing is lost silently".
-  it.fails("a recovered message that fails with LL_APP is reported to the application", async () => {
+  it("a recovered message that fails with LL_APP is reported to the application", async () => {
     const path = fileWith([{ id: 1, payload: "bad" }], 0);
     const { clock, client, cluster, n1, connect, events } = setup({ outbox: { path } });
     knownSession(cluster, 0);
@@ -960,10 +960,10 @@ describe("client state machine: sequence numbers and the outbox file", () => {
     await closeNow(client, clock);
   });
 
-  // BUG (error code after close): subscribe() writes the session to the outbox file before
+  // Regression test, a bug once (error code after close): subscribe() writes the session to the outbox file before
   // sending its command; after close() the file is closed, so subscribe() rejects with
   // better-sqlite3's TypeError ("The database connection is not open") instead of LL_CLOSED.
-  it.fails("subscribe() after close() rejects with LL_CLOSED (outbox file)", async () => {
+  it("subscribe() after close() rejects with LL_CLOSED (outbox file)", async () => {
     const path = join(dir, `state-${++files}.db`);
     const { clock, client, connect } = setup({ outbox: { path } });
     await connect();
