@@ -1,45 +1,61 @@
 /**
- * heartbeat-detection: how fast does the health engine (heartbeat probe, default settings)
- * notice that a Lifeline node has failed — and does it leave a healthy node alone?
+ * detection: how fast does the health engine notice that a Lifeline node has failed — with
+ * the heartbeat probe, with a plain tcp check, and as the seed did (`classic`) — and does it
+ * leave a healthy node alone?
  *
- *   npx tsx bench/heartbeat-detection.ts [--trials N] [--quick] [--faults kill,stop,drop]
- *                                        [--parallel P] [--out DIR] [--run-id ID]
+ *   npx tsx bench/detection.ts [--trials N] [--quick] [--faults kill,stop,drop,slow-connect]
+ *                              [--parallel P] [--slow-window MS] [--out DIR] [--run-id ID]
  *
- * Every trial starts a fresh `lifeline node` child (memory store, echo app) and has a
- * monitor watch it with `lifeline://127.0.0.1:PORT` — the heartbeat probe with its defaults
- * (heartbeat 500 ms, suspect at phi 2, down at phi 8) in the default `lan` profile. Once the
- * node is healthy and a few heartbeats have shaped the detector (2–2.5 s, a random phase
- * against the heartbeat), the fault is injected and the times from the fault to the
- * `suspect` and `down` transitions are recorded. Faults:
+ * Every trial starts a fresh `lifeline node` child (memory store, echo app) and has three
+ * monitors watch it at the same time, so that one fault is measured by all three under the
+ * same conditions (the ratios hold on a noisy machine):
  *
- * - `kill`: SIGKILL. The connection breaks and the reconnect is refused: down at once
- *   (kind refused), no suspicion. Target: median under 50 ms.
- * - `stop`: SIGSTOP (the kernel still accepts connections for the frozen process): caught
- *   by the heartbeats' silence. SIGCONT and SIGKILL afterwards. Target: median under 2 s.
- * - `drop`: an iptables DROP of every packet to the node's port, inside a network namespace
- *   this benchmark creates, where the node and its monitor both run (loopback traffic only
- *   passes the namespace's own INPUT chain). Needs root; skipped with the reason otherwise.
- *   Target: median under 2 s.
+ * - `lan + heartbeat`: `lifeline://127.0.0.1:PORT`, the heartbeat probe with its defaults
+ *   (heartbeat 500 ms, suspect at phi 2, down at phi 8) in the default `lan` profile;
+ * - `lan + tcp`: `tcp://127.0.0.1:PORT`, a connect check with the `lan` defaults (interval
+ *   2 s, fast interval 500 ms, adaptive timeout 1–8 s with patience, fall 3);
+ * - `classic`: the same tcp check under `--profile classic`, the seed's monitor (fixed 2 s
+ *   timeout, 3 s interval, fall 1, sequential loop) — with an engine per node, so that one
+ *   hanging node does not delay the checks of the others (as the seed's loop would).
  *
- * The monitors are `bench/lib/heartbeat-watcher.ts` children — one HealthEngine each, built
- * as `lifeline monitor` builds it, to which targets are added and removed as by a reload:
- * one on the host (kill, stop) and one inside the namespace (drop). Separate processes keep
- * the monitors' timing independent of this process's own work; transition times are the
- * engine's (Date.now() at the transition), fault times this process's Date.now() just before
- * the signal or the iptables command, on the same host clock.
+ * Once all three see the node healthy, and 2–5 s later (a random phase against the
+ * heartbeat, the 2 s and the 3 s check intervals), the fault is injected and the times from
+ * the fault to each monitor's `suspect` and `down` transitions are recorded. Faults:
  *
- * For the whole run each monitor also watches a healthy node of its own (on the host, and in
- * the namespace): it must get no `down` verdict; its `suspect` count is reported.
+ * - `kill`: SIGKILL. Connections break, connects are refused.
+ * - `stop`: SIGSTOP (the kernel still completes handshakes for the frozen process): only
+ *   silence on an established connection shows it. SIGCONT and SIGKILL afterwards.
+ * - `drop`: an iptables DROP of every packet to the node's port (a blackhole).
+ * - `slow-connect`: an iptables DROP of the SYNs to the node's port for a window (default
+ *   6 s), then removed: connects started in it hang and complete at the first SYN
+ *   retransmission after it (slow to accept, not dead), while established connections —
+ *   the heartbeat probe's — keep working.
  *
- * Trials of the three faults are interleaved and run P at a time (default 3). Defaults:
- * N=20 trials per fault; `--quick`: N=3. Prints Markdown tables on stdout and writes
- * DIR/heartbeat-detection.json and .md (DIR: bench/results).
+ * The nodes and monitors all run inside a network namespace this benchmark creates (the
+ * iptables rules apply to its loopback only; SYN retransmissions 1 s apart, as the fault
+ * harness pins them). Without root (or `ip`/`iptables`) everything runs on the host and
+ * `drop` and `slow-connect` are skipped, with the reason.
+ *
+ * The monitors are `bench/lib/detection-watcher.ts` children — one per variant, each a
+ * HealthEngine built as `lifeline monitor` builds it, to which targets are added and removed
+ * as by a reload. Separate processes keep the monitors' timing independent of this process's
+ * work and of each other; transition times are the engine's (Date.now() at the transition),
+ * fault times this process's Date.now() just before the signal or the iptables command, on
+ * the same host clock.
+ *
+ * For the whole run the three monitors also watch one healthy node: it must get no `down`
+ * verdict; `suspect` and other transitions are reported.
+ *
+ * Trials of the faults are interleaved and run P at a time (default 8). Defaults: N=20
+ * trials per fault; `--quick`: N=3. Prints Markdown tables on stdout and writes
+ * DIR/detection.json, .md and .svg (median time to `down`, fault × variant; DIR:
+ * bench/results).
  */
 import { randomUUID } from "node:crypto";
 import os from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { blackhole, type Undo } from "../test/fault/iptables.ts";
+import { addRule, blackhole, type Undo } from "../test/fault/iptables.ts";
 import {
   canUseNamespaces,
   cleanupLeftovers,
@@ -60,42 +76,92 @@ import {
 } from "./lib/children.ts";
 import { machineCpuPercent, readMachineCpu } from "./lib/proc.ts";
 import { Progress } from "./lib/progress.ts";
-import { hostInfo, markdownTable, num, writeResults } from "./lib/report.ts";
+import { type Cell, hostInfo, markdownTable, num, writeResults } from "./lib/report.ts";
 import { type Distribution, distribution } from "./lib/stats.ts";
+import { barChart, writeChart } from "./lib/svg-chart.ts";
 
-const NAME = "heartbeat-detection";
+const NAME = "detection";
 const BIN = join(repoRoot, "bin", "lifeline.js");
-const WATCHER = join(repoRoot, "bench", "lib", "heartbeat-watcher.ts");
-/** Namespaces of this benchmark: `llhb-PID-N` (cleanupLeftovers knows them by the dead pid). */
-const NS_PREFIX = "llhb-";
+const WATCHER = join(repoRoot, "bench", "lib", "detection-watcher.ts");
+/** Namespaces of this benchmark: `lldt-PID-N` (cleanupLeftovers knows them by the dead pid). */
+const NS_PREFIX = "lldt-";
 
-const FAULTS = ["kill", "stop", "drop"] as const;
+const FAULTS = ["kill", "stop", "drop", "slow-connect"] as const;
 type Fault = (typeof FAULTS)[number];
+/** Faults that need iptables in a namespace. */
+const NETWORK_FAULTS: readonly Fault[] = ["drop", "slow-connect"];
+
+const VARIANTS = ["heartbeat", "tcp", "classic"] as const;
+type Variant = (typeof VARIANTS)[number];
+
+interface VariantInfo {
+  label: string;
+  profile: "lan" | "classic";
+  enginePerTarget: boolean;
+  address: (port: number) => string;
+  describe: string;
+}
+
+const VARIANT_INFO: Record<Variant, VariantInfo> = {
+  heartbeat: {
+    label: "lan + heartbeat",
+    profile: "lan",
+    enginePerTarget: false,
+    address: (port) => `lifeline://127.0.0.1:${port}`,
+    describe: "lifeline://127.0.0.1:PORT (heartbeat 500 ms, suspectPhi 2, downPhi 8: the defaults), lan",
+  },
+  tcp: {
+    label: "lan + tcp",
+    profile: "lan",
+    enginePerTarget: false,
+    address: (port) => `tcp://127.0.0.1:${port}`,
+    describe:
+      "tcp://127.0.0.1:PORT, lan defaults (interval 2 s, fastInterval 500 ms, timeout 1–8 s adaptive, patience, fall 3)",
+  },
+  classic: {
+    label: "classic",
+    profile: "classic",
+    enginePerTarget: true,
+    address: (port) => `tcp://127.0.0.1:${port}`,
+    describe:
+      "tcp://127.0.0.1:PORT, --profile classic (fixed 2 s timeout, interval 3 s, fall 1, sequential), an engine per node",
+  },
+};
 
 const FAULT_TITLES: Record<Fault, string> = {
   kill: "SIGKILL of the node",
   stop: "SIGSTOP of the node (frozen process)",
-  drop: "iptables DROP of the node's port (in a network namespace)",
+  drop: "iptables DROP of every packet to the node's port (blackhole)",
+  "slow-connect":
+    "iptables DROP of the SYNs to the node's port for a window (new connects hang, established ones work)",
 };
-/** The target for the median time to `down`, ms. */
-const TARGET_MS: Record<Fault, number> = { kill: 50, stop: 2000, drop: 2000 };
+/** The heartbeat probe's targets for its median time to `down`, ms. */
+const HEARTBEAT_TARGET_MS: Partial<Record<Fault, number>> = { kill: 50, stop: 2000, drop: 2000 };
 
-/** Time a monitor gets to see a new node healthy. */
+/** Time the monitors get to see a new node healthy. */
 const HEALTHY_WITHIN = 20_000;
-/** Time a fault gets to be detected before the trial counts as missed. */
-const DOWN_WITHIN = 20_000;
-/** Settling time after `healthy`, before the fault: a few heartbeats for the detector, plus a
- *  random phase against the 500 ms heartbeat. */
+/** How long after the fault the monitors are watched (less when all three are down sooner).
+ *  Long enough for every variant that can see the fault: lan + tcp convicts a blackhole
+ *  only when its patient attempt ends, `timeout.max` (8 s) after the first check after the
+ *  fault (which comes within the 2 s interval). */
+const OBSERVE_MS: Record<Exclude<Fault, "slow-connect">, number> = { kill: 8000, stop: 10_000, drop: 14_000 };
+/** slow-connect is watched for its window plus this: the connects it held complete at the
+ *  first SYN retransmission after it, and lan + tcp's patient attempt is judged then. */
+const SLOW_AFTER_WINDOW_MS = 6000;
+/** Settling time after all three see the node healthy, before the fault: a few heartbeats
+ *  for the detector, then a random phase against the heartbeat (500 ms) and the check
+ *  intervals (2 s lan, 3 s classic). */
 const SETTLE_MS = 2000;
-const SETTLE_JITTER_MS = 500;
+const SETTLE_JITTER_MS = 3000;
 
 const USAGE = `usage: npx tsx bench/${NAME}.ts [options]
-  --trials N      trials per fault (default 20; --quick 3)
-  --quick         3 trials per fault: a smoke run (an explicit --trials still wins)
-  --faults LIST   comma-separated subset of: ${FAULTS.join(", ")}
-  --parallel P    trials running at once (default 3)
-  --out DIR       results directory (default bench/results)
-  --run-id ID     tag for this run's child processes (default: random)`;
+  --trials N         trials per fault (default 20; --quick 3)
+  --quick            3 trials per fault: a smoke run (an explicit --trials still wins)
+  --faults LIST      comma-separated subset of: ${FAULTS.join(", ")}
+  --parallel P       trials running at once (default 8)
+  --slow-window MS   how long slow-connect drops SYNs (default 6000)
+  --out DIR          results directory (default bench/results)
+  --run-id ID        tag for this run's child processes (default: random)`;
 
 class UsageError extends Error {}
 
@@ -104,6 +170,7 @@ interface Options {
   quick: boolean;
   faults: Fault[];
   parallel: number;
+  slowWindowMs: number;
   out: string;
   runId: string;
 }
@@ -116,6 +183,7 @@ function parseOptions(argv: string[]): Options {
       quick: { type: "boolean", default: false },
       faults: { type: "string" },
       parallel: { type: "string" },
+      "slow-window": { type: "string" },
       out: { type: "string" },
       "run-id": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -145,7 +213,8 @@ function parseOptions(argv: string[]): Options {
     trials: int("trials", values.trials, quick ? 3 : 20),
     quick,
     faults,
-    parallel: int("parallel", values.parallel, 3),
+    parallel: int("parallel", values.parallel, 8),
+    slowWindowMs: int("slow-window", values["slow-window"], 6000, 100),
     out: resolve(values.out ?? join(repoRoot, "bench", "results")),
     runId: values["run-id"] ?? randomUUID().slice(0, 8),
   };
@@ -208,7 +277,7 @@ interface UnwatchedLine {
   watchedMs: number;
 }
 
-/** A heartbeat-watcher child: add and remove targets, follow their transitions. */
+/** A detection-watcher child (one variant): add and remove targets, follow their transitions. */
 class Watcher {
   readonly child: NodeChild;
   readonly states: StateLine[] = [];
@@ -218,15 +287,17 @@ class Watcher {
   maxLag = 0;
 
   constructor(
-    readonly where: string,
+    readonly variant: Variant,
     runId: string,
     ns: Namespace | undefined,
   ) {
+    const info = VARIANT_INFO[variant];
     let onReady: () => void = () => {};
     this.ready = new Promise((r) => {
       onReady = r;
     });
-    this.child = spawnNode(`monitor (${where})`, WATCHER, [runMarker(runId)], {
+    const args = ["--profile", info.profile, ...(info.enginePerTarget ? ["--engine-per-target"] : [])];
+    this.child = spawnNode(`monitor (${info.label})`, WATCHER, [...args, runMarker(runId)], {
       env: childEnv(),
       ...(ns ? { wrap: ["ip", "netns", "exec", ns.name] } : {}),
       onLine: (msg) => {
@@ -239,7 +310,7 @@ class Watcher {
           this.pendingUnwatch.get(u.id)?.(u);
           this.pendingUnwatch.delete(u.id);
         } else if (msg.type === "tick") this.maxLag = Math.max(this.maxLag, Number(msg.lag) || 0);
-        else if (msg.type === "error") progress.log(`monitor (${where}): ${String(msg.message)}`);
+        else if (msg.type === "error") progress.log(`monitor (${info.label}): ${String(msg.message)}`);
       },
     });
     allPids.push(this.child.pid);
@@ -250,8 +321,8 @@ class Watcher {
     this.child.child.stdin?.write(`${JSON.stringify(cmd)}\n`);
   }
 
-  watch(id: string, address: string): void {
-    this.send({ cmd: "watch", id, address });
+  watch(id: string, port: number): void {
+    this.send({ cmd: "watch", id, address: VARIANT_INFO[this.variant].address(port) });
   }
 
   unwatch(id: string): Promise<UnwatchedLine> {
@@ -284,7 +355,7 @@ class Watcher {
         this.listeners.delete(check);
         settle();
       };
-      timer = setTimeout(() => finish(() => resolvePromise(undefined)), ms);
+      timer = setTimeout(() => finish(() => resolvePromise(undefined)), Math.max(0, ms));
       this.listeners.add(check);
       void this.child.exited.then(() =>
         finish(() =>
@@ -323,6 +394,8 @@ async function startNode(label: string, runId: string, ns: Namespace | undefined
       "memory",
       "--app",
       "echo",
+      "--admin",
+      "off",
       "--log-level",
       "warn",
     ],
@@ -355,22 +428,13 @@ async function killNode(n: RunningNode): Promise<void> {
 // ---------------------------------------------------------------------------------------
 // Trials
 
-interface Trial {
-  fault: Fault;
-  trial: number;
-  nodePid: number;
-  port: number;
-  /** Wall ms: just before the signal or the iptables command. */
-  faultAt: number;
-  /** drop: how long the iptables command took, ms (the rule is in place at the latest then). */
-  ruleMs?: number;
-  settleMs: number;
-  /** ms from the fault to the first `suspect`; null when there was none (kill: conclusive). */
+/** What one monitor saw of one trial. */
+interface Observation {
+  /** ms from the fault to the first `suspect` (before `down`, if any); null: none. */
   suspectMs: number | null;
-  /** The `suspect` transition's error kind and reason. */
   suspectKind: string | null;
   suspectReason: string | null;
-  /** ms from the fault to `down`; null when it did not come within DOWN_WITHIN. */
+  /** ms from the fault to `down`; null when it did not come while watched. */
   downMs: number | null;
   downKind: string | null;
   downReason: string | null;
@@ -378,60 +442,96 @@ interface Trial {
   sequence: string[];
   /** Transitions between `healthy` and the fault (a false alarm before the fault). */
   beforeFault: string[];
-  /** ms from the fault to the last heartbeat the monitor received (negative: before the
-   *  fault). Silence is judged from that heartbeat on. */
-  lastHeartbeatMs: number | null;
-  /** kill: ms from the signal to the node's exit as this process saw it (its sockets are
-   *  closed by the kernel then, not before). */
-  exitMs?: number;
+  /** ms from the fault to the last passing result (heartbeat or connect) the monitor got;
+   *  negative: before the fault. */
+  lastPassMs: number | null;
   /** Results the monitor counted for the node while it watched it. */
   results: number;
   fails: number;
 }
 
+interface Trial {
+  fault: Fault;
+  trial: number;
+  nodePid: number;
+  port: number;
+  /** Wall ms: just before the signal or the iptables command. */
+  faultAt: number;
+  /** drop, slow-connect: how long the iptables command took, ms. */
+  ruleMs?: number;
+  /** slow-connect: ms from the fault to the start of the command that removed the rule. */
+  windowMs?: number;
+  settleMs: number;
+  /** ms the monitors were watched after the fault. */
+  observedMs: number;
+  /** kill: ms from the signal to the node's exit as this process saw it (its sockets are
+   *  closed by the kernel then, not before). */
+  exitMs?: number;
+  variants: Record<Variant, Observation>;
+}
+
 interface Context {
   opts: Options;
-  host: Watcher;
-  nsWatcher: Watcher | undefined;
+  watchers: Record<Variant, Watcher>;
   ns: Namespace | undefined;
   done: Record<Fault, number>;
   active: Map<string, string>;
 }
 
+function observeMs(fault: Fault, opts: Options): number {
+  return fault === "slow-connect" ? opts.slowWindowMs + SLOW_AFTER_WINDOW_MS : OBSERVE_MS[fault];
+}
+
 async function runTrial(fault: Fault, index: number, ctx: Context): Promise<Trial> {
   if (interrupted) throw new Interrupted();
   const id = `${fault}-${index}`;
-  const ns = fault === "drop" ? ctx.ns : undefined;
-  const watcher = fault === "drop" ? ctx.nsWatcher! : ctx.host;
+  const ws = VARIANTS.map((v) => ctx.watchers[v]);
   const setActive = (what: string) => ctx.active.set(id, what);
   setActive("starting");
-  const node = await startNode(id, ctx.opts.runId, ns);
+  const node = await startNode(id, ctx.opts.runId, ctx.ns);
   let undo: Undo | undefined;
+  let windowEnd: Promise<void> | undefined;
   try {
-    const since = watcher.mark();
-    watcher.watch(id, `127.0.0.1:${node.port}`);
+    const since = ws.map((w) => w.mark());
+    for (const w of ws) w.watch(id, node.port);
     setActive("connecting");
-    const healthy = await watcher.waitFor(id, "healthy", since, HEALTHY_WITHIN);
-    if (!healthy)
-      throw new Error(
-        `${id}: not healthy within ${HEALTHY_WITHIN / 1000} s: ${JSON.stringify(watcher.of(id))}`,
-      );
-    const afterHealthy = watcher.states.indexOf(healthy) + 1;
+    const healthy = await Promise.all(ws.map((w, i) => w.waitFor(id, "healthy", since[i]!, HEALTHY_WITHIN)));
+    healthy.forEach((h, i) => {
+      if (!h)
+        throw new Error(
+          `${id}: ${ws[i]!.child.name} did not see it healthy within ${HEALTHY_WITHIN / 1000} s: ` +
+            JSON.stringify(ws[i]!.of(id, since[i])),
+        );
+    });
+    const afterHealthy = healthy.map((h, i) => ws[i]!.states.indexOf(h!) + 1);
     setActive("settling");
     const settleMs = SETTLE_MS + Math.random() * SETTLE_JITTER_MS;
     await sleep(settleMs);
     if (interrupted) throw new Interrupted();
 
     setActive("fault");
-    const mark = watcher.mark();
-    const beforeFault = watcher.of(id, afterHealthy).map((s) => `${s.from}→${s.to}`);
+    const marks = ws.map((w) => w.mark());
+    const beforeFault = ws.map((w, i) => w.of(id, afterHealthy[i]).map((s) => `${s.from}→${s.to}`));
     let faultAt: number;
     let ruleMs: number | undefined;
+    let windowMs: number | undefined;
     let exitMs: number | undefined;
-    if (fault === "drop") {
+    if (fault === "drop" || fault === "slow-connect") {
+      const ns = ctx.ns!;
       faultAt = Date.now();
-      undo = await blackhole(ns!, node.port);
+      undo =
+        fault === "drop"
+          ? await blackhole(ns, node.port)
+          : await addRule(ns, ["-p", "tcp", "--dport", String(node.port), "--syn", "-j", "DROP"]);
       ruleMs = Date.now() - faultAt;
+      if (fault === "slow-connect") {
+        const at = faultAt;
+        const remove = undo;
+        windowEnd = sleep(at + ctx.opts.slowWindowMs - Date.now()).then(async () => {
+          windowMs = Date.now() - at;
+          await remove();
+        });
+      }
     } else {
       node.child.child.once("exit", () => {
         exitMs = Date.now() - faultAt;
@@ -439,11 +539,35 @@ async function runTrial(fault: Fault, index: number, ctx: Context): Promise<Tria
       faultAt = Date.now();
       process.kill(node.child.pid, fault === "kill" ? "SIGKILL" : "SIGSTOP");
     }
-    const down = await watcher.waitFor(id, "down", mark, DOWN_WITHIN);
-    const after = watcher.of(id, mark);
-    const suspect = after.find((s) => s.to === "suspect" && (!down || s.at <= down.at));
+    setActive("watching");
+    const deadline = faultAt + observeMs(fault, ctx.opts);
+    const downs = await Promise.all(
+      ws.map((w, i) => w.waitFor(id, "down", marks[i]!, deadline - Date.now())),
+    );
+    await windowEnd;
+    const observedMs = Date.now() - faultAt;
     setActive("cleaning up");
-    const stats = await watcher.unwatch(id);
+    const stats = await Promise.all(ws.map((w) => w.unwatch(id)));
+    const variants = {} as Record<Variant, Observation>;
+    VARIANTS.forEach((v, i) => {
+      const down = downs[i];
+      const after = ws[i]!.of(id, marks[i]);
+      const suspect = after.find((s) => s.to === "suspect" && (!down || s.at <= down.at));
+      const st = stats[i]!;
+      variants[v] = {
+        suspectMs: suspect ? suspect.at - faultAt : null,
+        suspectKind: suspect ? (suspect.kind ?? null) : null,
+        suspectReason: suspect?.reason ?? null,
+        downMs: down ? down.at - faultAt : null,
+        downKind: down?.kind ?? null,
+        downReason: down?.reason ?? null,
+        sequence: after.map((s) => s.to),
+        beforeFault: beforeFault[i]!,
+        lastPassMs: st.lastPassAt === null ? null : st.lastPassAt - faultAt,
+        results: st.results,
+        fails: st.fails,
+      };
+    });
     const trial: Trial = {
       fault,
       trial: index,
@@ -451,22 +575,15 @@ async function runTrial(fault: Fault, index: number, ctx: Context): Promise<Tria
       port: node.port,
       faultAt,
       settleMs: Math.round(settleMs),
-      suspectMs: suspect ? suspect.at - faultAt : null,
-      suspectKind: suspect ? (suspect.kind ?? null) : null,
-      suspectReason: suspect?.reason ?? null,
-      downMs: down ? down.at - faultAt : null,
-      downKind: down?.kind ?? null,
-      downReason: down?.reason ?? null,
-      sequence: after.map((s) => s.to),
-      beforeFault,
-      lastHeartbeatMs: stats.lastPassAt === null ? null : stats.lastPassAt - faultAt,
-      results: stats.results,
-      fails: stats.fails,
+      observedMs,
+      variants,
     };
     if (ruleMs !== undefined) trial.ruleMs = ruleMs;
+    if (windowMs !== undefined) trial.windowMs = windowMs;
     if (fault === "kill" && exitMs !== undefined) trial.exitMs = exitMs;
     return trial;
   } finally {
+    await windowEnd?.catch(() => {});
     await killNode(node);
     await undo?.();
     ctx.active.delete(id);
@@ -474,7 +591,14 @@ async function runTrial(fault: Fault, index: number, ctx: Context): Promise<Tria
   }
 }
 
-/** The trials, interleaved by fault (kill-1, stop-1, drop-1, kill-2, ...), P at a time. */
+function short(v: Variant, o: Observation): string {
+  const d = o.downMs === null ? "no down" : `down ${o.downMs} ms`;
+  const s = o.suspectMs === null ? "" : `, suspect ${o.suspectMs} ms`;
+  return `${v} ${d}${s} (${o.sequence.join("→") || "no change"})`;
+}
+
+/** The trials, interleaved by fault (kill-1, stop-1, drop-1, slow-connect-1, kill-2, ...),
+ *  P at a time. */
 async function runTrials(ctx: Context, faults: Fault[]): Promise<Trial[]> {
   const queue: Array<{ fault: Fault; index: number }> = [];
   for (let i = 1; i <= ctx.opts.trials; i++) for (const f of faults) queue.push({ fault: f, index: i });
@@ -488,16 +612,15 @@ async function runTrials(ctx: Context, faults: Fault[]): Promise<Trial[]> {
   const ticker = setInterval(show, 250);
   const worker = async (w: number) => {
     // Staggered starts, so that the nodes' start-ups (CPU-heavy) do not all coincide.
-    await sleep(w * 1500);
+    await sleep(w * 700);
     for (;;) {
       const next = queue.shift();
       if (!next) return;
       const t = await runTrial(next.fault, next.index, ctx);
       results.push(t);
-      const d = t.downMs === null ? "no down" : `down ${t.downMs} ms`;
-      const s = t.suspectMs === null ? "" : `, suspect ${t.suspectMs} ms`;
       progress.log(
-        `[${results.length}/${total}] ${t.fault}-${t.trial}: ${d}${s} (${t.sequence.join(" → ") || "no change"})`,
+        `[${results.length}/${total}] ${t.fault}-${t.trial}: ` +
+          VARIANTS.map((v) => short(v, t.variants[v])).join("; "),
       );
     }
   };
@@ -512,33 +635,40 @@ async function runTrials(ctx: Context, faults: Fault[]): Promise<Trial[]> {
 // ---------------------------------------------------------------------------------------
 // Report
 
-interface FaultSummary {
+interface Summary {
   fault: Fault;
-  title: string;
+  variant: Variant;
   trials: number;
-  /** Trials that reached `down` within DOWN_WITHIN. */
+  /** Trials that reached `down` while watched. */
   detected: number;
   suspected: number;
   suspect: Distribution;
   down: Distribution;
   downKinds: Record<string, number>;
-  targetMs: number;
-  met: boolean | null;
+  /** Trials without `down`: the states they went through ("none" when none), counted. */
+  withoutDown: Record<string, number>;
   skipped?: string;
+  /** Heartbeat only: the last heartbeat the monitor received, relative to the fault. */
+  lastPassMs?: Distribution;
+  /** Heartbeat only: silence at `down`, from the last heartbeat to the transition. */
+  silenceAtDownMs?: Distribution;
+}
+
+interface FaultFacts {
+  fault: Fault;
+  title: string;
+  trials: number;
+  skipped?: string;
+  observeMs: number;
   ruleMs?: Distribution;
-  /** kill: the node's exit after the signal, as this process saw it. */
+  windowMs?: Distribution;
   exitMs?: Distribution;
-  /** The last heartbeat the monitor received, relative to the fault. */
-  lastHeartbeatMs: Distribution;
-  /** Silence at `down`: from the last heartbeat to the transition. */
-  silenceAtDownMs: Distribution;
 }
 
 interface HealthySummary {
-  node: string;
-  monitor: string;
+  variant: Variant;
   watchedS: number;
-  heartbeats: number;
+  passes: number;
   failedResults: number;
   transitions: string[];
   suspect: number;
@@ -547,46 +677,94 @@ interface HealthySummary {
   maxGapMs: number;
 }
 
-function summarize(fault: Fault, trials: Trial[], skipped: string | undefined): FaultSummary {
-  const mine = trials.filter((t) => t.fault === fault);
-  const downs = mine.flatMap((t) => (t.downMs === null ? [] : [t.downMs]));
-  const suspects = mine.flatMap((t) => (t.suspectMs === null ? [] : [t.suspectMs]));
+const values = (trials: Trial[], f: (t: Trial) => number | null | undefined): number[] =>
+  trials.flatMap((t) => {
+    const v = f(t);
+    return v === null || v === undefined ? [] : [v];
+  });
+
+function summarize(fault: Fault, variant: Variant, trials: Trial[], skipped: string | undefined): Summary {
+  const mine = trials.filter((t) => t.fault === fault).map((t) => t.variants[variant]);
+  const downs = mine.flatMap((o) => (o.downMs === null ? [] : [o.downMs]));
+  const suspects = mine.flatMap((o) => (o.suspectMs === null ? [] : [o.suspectMs]));
   const kinds: Record<string, number> = {};
-  for (const t of mine) if (t.downKind) kinds[t.downKind] = (kinds[t.downKind] ?? 0) + 1;
-  const down = distribution(downs);
-  const s: FaultSummary = {
+  const withoutDown: Record<string, number> = {};
+  for (const o of mine) {
+    if (o.downKind) kinds[o.downKind] = (kinds[o.downKind] ?? 0) + 1;
+    if (o.downMs === null) {
+      const path = o.sequence.filter((s, i) => s !== o.sequence[i - 1]).join("→") || "none";
+      withoutDown[path] = (withoutDown[path] ?? 0) + 1;
+    }
+  }
+  const s: Summary = {
     fault,
-    title: FAULT_TITLES[fault],
+    variant,
     trials: mine.length,
     detected: downs.length,
     suspected: suspects.length,
     suspect: distribution(suspects),
-    down,
+    down: distribution(downs),
     downKinds: kinds,
-    targetMs: TARGET_MS[fault],
-    // A trial without a `down` counts as missing the target.
-    met: mine.length === 0 ? null : downs.length === mine.length && down.median < TARGET_MS[fault],
-    lastHeartbeatMs: distribution(
-      mine.flatMap((t) => (t.lastHeartbeatMs === null ? [] : [t.lastHeartbeatMs])),
-    ),
-    silenceAtDownMs: distribution(
-      mine.flatMap((t) =>
-        t.lastHeartbeatMs === null || t.downMs === null ? [] : [t.downMs - t.lastHeartbeatMs],
-      ),
-    ),
+    withoutDown,
   };
-  const rules = mine.flatMap((t) => (t.ruleMs === undefined ? [] : [t.ruleMs]));
-  if (rules.length > 0) s.ruleMs = distribution(rules);
-  const exits = mine.flatMap((t) => (t.exitMs === undefined ? [] : [t.exitMs]));
-  if (exits.length > 0) s.exitMs = distribution(exits);
+  if (variant === "heartbeat") {
+    s.lastPassMs = distribution(mine.flatMap((o) => (o.lastPassMs === null ? [] : [o.lastPassMs])));
+    s.silenceAtDownMs = distribution(
+      mine.flatMap((o) => (o.lastPassMs === null || o.downMs === null ? [] : [o.downMs - o.lastPassMs])),
+    );
+  }
   if (skipped) s.skipped = skipped;
   return s;
 }
 
-function faultTable(rows: FaultSummary[]): string {
+function faultFacts(fault: Fault, trials: Trial[], opts: Options, skipped: string | undefined): FaultFacts {
+  const mine = trials.filter((t) => t.fault === fault);
+  const f: FaultFacts = {
+    fault,
+    title: FAULT_TITLES[fault],
+    trials: mine.length,
+    observeMs: observeMs(fault, opts),
+  };
+  const rules = values(mine, (t) => t.ruleMs);
+  if (rules.length > 0) f.ruleMs = distribution(rules);
+  const windows = values(mine, (t) => t.windowMs);
+  if (windows.length > 0) f.windowMs = distribution(windows);
+  const exits = values(mine, (t) => t.exitMs);
+  if (exits.length > 0) f.exitMs = distribution(exits);
+  if (skipped) f.skipped = skipped;
+  return f;
+}
+
+const ms = (v: number) => (Number.isFinite(v) ? `${num(v)} ms` : "n/a");
+
+const counted = (m: Record<string, number>, all: number): string =>
+  Object.entries(m)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => (n === all ? k : `${k} ×${n}`))
+    .join(", ");
+
+/** Median time to `down`, fault × variant. */
+function medianTable(rows: Summary[], faults: Fault[]): string {
+  return markdownTable(
+    ["median down", ...VARIANTS.map((v) => VARIANT_INFO[v].label)],
+    faults.map((f) => [
+      f,
+      ...VARIANTS.map((v): Cell => {
+        const r = rows.find((x) => x.fault === f && x.variant === v)!;
+        if (r.skipped) return "skipped";
+        if (r.detected === 0) return `no down (0/${r.trials})`;
+        const m = ms(r.down.median);
+        return r.detected === r.trials ? m : `${m} (${r.detected}/${r.trials} down)`;
+      }),
+    ]),
+  );
+}
+
+function detailTable(rows: Summary[]): string {
   return markdownTable(
     [
       "fault",
+      "variant",
       "trials",
       "suspect n",
       "suspect min",
@@ -599,17 +777,13 @@ function faultTable(rows: FaultSummary[]): string {
       "down p95",
       "down max",
       "down kind",
-      "target (median down)",
-      "met",
+      "without down: states seen",
     ],
     rows.map((r) => {
-      const ms = (v: number) => (Number.isFinite(v) ? `${num(v)} ms` : "n/a");
-      const kinds =
-        Object.entries(r.downKinds)
-          .map(([k, n]) => (n === r.detected ? k : `${k} ×${n}`))
-          .join(", ") || "n/a";
+      if (r.skipped) return [r.fault, VARIANT_INFO[r.variant].label, 0, ...Array(11).fill("n/a"), "skipped"];
       return [
         r.fault,
+        VARIANT_INFO[r.variant].label,
         r.trials,
         r.suspected,
         ms(r.suspect.min),
@@ -621,9 +795,8 @@ function faultTable(rows: FaultSummary[]): string {
         ms(r.down.median),
         ms(r.down.p95),
         ms(r.down.max),
-        kinds,
-        `< ${r.targetMs} ms`,
-        r.skipped ? "skipped" : r.met === null ? "n/a" : r.met ? "yes" : "NO",
+        counted(r.downKinds, r.detected) || "n/a",
+        counted(r.withoutDown, r.trials - r.detected) || "n/a",
       ];
     }),
   );
@@ -632,21 +805,19 @@ function faultTable(rows: FaultSummary[]): string {
 function healthyTable(rows: HealthySummary[]): string {
   return markdownTable(
     [
-      "healthy node",
-      "monitor",
+      "healthy node, variant",
       "watched",
-      "heartbeats",
+      "passing results",
       "failed results",
       "suspect",
       "down",
       "other not healthy",
-      "max heartbeat gap",
+      "max gap between passes",
     ],
     rows.map((h) => [
-      h.node,
-      h.monitor,
+      VARIANT_INFO[h.variant].label,
       `${num(h.watchedS, 1)} s`,
-      h.heartbeats,
+      h.passes,
       h.failedResults,
       h.suspect,
       h.down,
@@ -656,96 +827,181 @@ function healthyTable(rows: HealthySummary[]): string {
   );
 }
 
-function notes(faults: FaultSummary[], healthy: HealthySummary[], trials: Trial[]): string[] {
+function notes(
+  summaries: Summary[],
+  facts: FaultFacts[],
+  healthy: HealthySummary[],
+  trials: Trial[],
+  opts: Options,
+): string[] {
   const out: string[] = [];
-  for (const f of faults) {
-    if (f.skipped) out.push(`- ${f.fault}: skipped — ${f.skipped}`);
-    if (f.trials > f.detected)
-      out.push(
-        `- ${f.fault}: ${f.trials - f.detected} of ${f.trials} trials reached no \`down\` within ${DOWN_WITHIN / 1000} s`,
-      );
+  const get = (f: Fault, v: Variant) => summaries.find((s) => s.fault === f && s.variant === v);
+  for (const f of facts) {
+    if (f.skipped) {
+      out.push(`- ${f.fault}: skipped — ${f.skipped}`);
+      continue;
+    }
+    if (f.trials === 0) continue;
     if (f.exitMs)
       out.push(
         `- ${f.fault}: the node process exited ${num(f.exitMs.median)} ms (median; max ${num(f.exitMs.max)} ms) ` +
           "after SIGKILL, as seen here; the kernel closes its connections only then",
-      );
-    if (f.fault !== "kill" && f.silenceAtDownMs.n > 0)
-      out.push(
-        `- ${f.fault}: the last heartbeat arrived ${num(f.lastHeartbeatMs.median)} ms after the fault (median; ` +
-          `min ${num(f.lastHeartbeatMs.min)}, max ${num(f.lastHeartbeatMs.max)}; negative = before); \`down\` came ` +
-          `${num(f.silenceAtDownMs.median)} ms after it (median silence at down)`,
       );
     if (f.ruleMs)
       out.push(
         `- ${f.fault}: the iptables command took ${num(f.ruleMs.median)} ms (median; max ${num(f.ruleMs.max)} ms); ` +
           "times are counted from its start",
       );
+    if (f.windowMs)
+      out.push(
+        `- ${f.fault}: SYNs were dropped for ${num(f.windowMs.median)} ms (median; max ${num(f.windowMs.max)} ms) ` +
+          `of the ${num(f.observeMs / 1000)} s watched after the fault`,
+      );
+    const hb = get(f.fault, "heartbeat");
+    const target = HEARTBEAT_TARGET_MS[f.fault];
+    if (hb && target !== undefined && hb.trials > 0) {
+      const met = hb.detected === hb.trials && hb.down.median < target;
+      out.push(
+        `- ${f.fault}, lan + heartbeat: target median down < ${target} ms: ${met ? "met" : "NOT met"} ` +
+          `(${ms(hb.down.median)}, ${hb.detected}/${hb.trials} down)`,
+      );
+    }
+    if (hb?.silenceAtDownMs && hb.silenceAtDownMs.n > 0 && f.fault !== "kill")
+      out.push(
+        `- ${f.fault}, lan + heartbeat: the last heartbeat arrived ${num(hb.lastPassMs!.median)} ms after the fault ` +
+          `(median; min ${num(hb.lastPassMs!.min)}, max ${num(hb.lastPassMs!.max)}; negative = before); \`down\` came ` +
+          `${num(hb.silenceAtDownMs.median)} ms after it (median silence at down)`,
+      );
+    for (const v of VARIANTS) {
+      const s = get(f.fault, v);
+      if (!s || s.trials === 0 || s.detected === s.trials) continue;
+      out.push(
+        `- ${f.fault}, ${VARIANT_INFO[v].label}: ${s.trials - s.detected} of ${s.trials} trials reached no ` +
+          `\`down\` in the ${num(f.observeMs / 1000)} s watched (states after the fault: ` +
+          `${counted(s.withoutDown, s.trials - s.detected)})`,
+      );
+    }
   }
-  const killSuspects = trials.filter((t) => t.fault === "kill" && t.suspectMs !== null);
-  if (killSuspects.length > 0) {
+  const killHb = trials.filter((t) => t.fault === "kill" && t.variants.heartbeat.suspectMs !== null);
+  if (killHb.length > 0) {
     const kinds: Record<string, number> = {};
-    for (const t of killSuspects) kinds[t.suspectKind ?? "?"] = (kinds[t.suspectKind ?? "?"] ?? 0) + 1;
+    for (const t of killHb) {
+      const k = t.variants.heartbeat.suspectKind ?? "?";
+      kinds[k] = (kinds[k] ?? 0) + 1;
+    }
     out.push(
-      `- kill: ${killSuspects.length} of ${trials.filter((t) => t.fault === "kill").length} trials went through ` +
-        `\`suspect\` before \`down\` (first failure: ${Object.entries(kinds)
-          .map(([k, n]) => `${k} ×${n}`)
-          .join(", ")}; e.g. "${killSuspects[0]!.suspectReason}")`,
+      `- kill, lan + heartbeat: ${killHb.length} of ${trials.filter((t) => t.fault === "kill").length} trials went ` +
+        `through \`suspect\` before \`down\` (first failure: ${counted(kinds, -1)}; e.g. ` +
+        `"${killHb[0]!.variants.heartbeat.suspectReason}")`,
     );
   }
-  for (const t of trials) {
-    if (t.beforeFault.length > 0)
-      out.push(`- ${t.fault}-${t.trial}: transitions before the fault: ${t.beforeFault.join(", ")}`);
-  }
-  for (const h of healthy) {
+  for (const t of trials)
+    for (const v of VARIANTS)
+      if (t.variants[v].beforeFault.length > 0)
+        out.push(
+          `- ${t.fault}-${t.trial}, ${VARIANT_INFO[v].label}: transitions before the fault: ` +
+            t.variants[v].beforeFault.join(", "),
+        );
+  for (const h of healthy)
     if (h.transitions.length > 0)
-      out.push(`- healthy node ${h.node}: transitions while watched: ${h.transitions.join(", ")}`);
-  }
+      out.push(
+        `- healthy node, ${VARIANT_INFO[h.variant].label}: transitions while watched: ${h.transitions.join(", ")}`,
+      );
+  if (opts.faults.includes("slow-connect") && !facts.find((f) => f.fault === "slow-connect")?.skipped)
+    out.push(
+      `- slow-connect is slowness, not death: the node serves its established connections throughout and ` +
+        `accepts every connect once the ${num(opts.slowWindowMs / 1000, 1)} s window ends. A \`down\` here is a ` +
+        "verdict on a slow node; the heartbeat probe's connection predates the window, so it rightly sees nothing",
+    );
   return out;
 }
 
 function markdown(
-  faults: FaultSummary[],
+  summaries: Summary[],
+  facts: FaultFacts[],
   healthy: HealthySummary[],
   trials: Trial[],
   opts: Options,
-  command: string,
-  host: Record<string, unknown>,
-  elapsedS: number,
-  machineCpu: number,
+  meta: {
+    command: string;
+    host: Record<string, unknown>;
+    elapsedS: number;
+    machineCpu: number;
+    where: string;
+  },
 ): string {
+  const faults = facts.map((f) => f.fault);
+  const { host } = meta;
   const lines = [
     `# ${NAME}`,
     "",
-    `Command: \`${command}\`  `,
+    `Command: \`${meta.command}\`  `,
     `Date: ${new Date().toISOString()}  `,
     `Host: node ${host.node}, ${host.platform}, ${host.cpus} CPUs (${host.cpuModel}), load ${JSON.stringify(host.loadavg)}  `,
-    `Run: ${opts.trials} trials per fault, ${opts.parallel} at a time, ${num(elapsedS)} s in all; the machine's CPU ` +
-      `use over the run: ${num(machineCpu)} % of ${os.cpus().length * 100} % (all processes)`,
+    `Run: ${opts.trials} trials per fault, ${opts.parallel} at a time, ${num(meta.elapsedS)} s in all, in ${meta.where}; ` +
+      `the machine's CPU use over the run: ${num(meta.machineCpu)} % of ${os.cpus().length * 100} % (all processes)`,
     "",
-    faultTable(faults),
+    "Median time from the fault to `down` (each trial's fault watched by all three at once):",
+    "",
+    medianTable(summaries, faults),
+    "",
+    detailTable(summaries),
     "",
     healthyTable(healthy),
     "",
     "Faults:",
     "",
-    ...faults.map((f) => `- \`${f.fault}\`: ${f.title}`),
+    ...facts.map((f) => `- \`${f.fault}\`: ${f.title}; watched ${num(f.observeMs / 1000)} s after it`),
     "",
-    "Each trial: a fresh `lifeline node --store memory --app echo` child, watched with",
-    "`lifeline://127.0.0.1:PORT` (heartbeat probe defaults: heartbeat 500 ms, suspect at phi 2, down at",
-    "phi 8; `lan` profile) by a monitor process (bench/lib/heartbeat-watcher.ts: one HealthEngine,",
-    "targets added and removed as by a reload). The fault comes 2–2.5 s after the node turned healthy (a",
-    "random phase against the heartbeat). Times run from this process's Date.now() just before the",
-    "signal (or the start of the iptables command) to the engine's time of the transition; `suspect n`",
-    "counts the trials that went through `suspect` (a refused reconnect after SIGKILL is conclusive and",
-    "normally skips it). Silence is judged from the last heartbeat received: after SIGSTOP that is the",
-    "one before the fault; the DROP rule drops only packets to the node's port, so the node's next",
-    "heartbeat still arrives (its acknowledgement is what is lost) and the silence starts with it. The",
-    "healthy nodes were watched for the whole run by the same monitors; `max heartbeat gap` is the",
-    "longest time between two heartbeats their monitor received.",
+    "Variants (three monitor processes, bench/lib/detection-watcher.ts: HealthEngines built as",
+    "`lifeline monitor` builds them, targets added and removed as by a reload):",
+    "",
+    ...VARIANTS.map((v) => `- \`${VARIANT_INFO[v].label}\`: ${VARIANT_INFO[v].describe}`),
+    "",
+    "Each trial: a fresh `lifeline node --store memory --app echo` child, watched by the three monitors",
+    "at once. The fault comes 2–5 s after all three saw the node healthy (a random phase against the",
+    "heartbeat and the 2 s and 3 s check intervals). Times run from this process's Date.now() just",
+    "before the signal (or the start of the iptables command) to the engine's time of the transition;",
+    "`suspect n` counts the trials that went through `suspect` before `down` (`classic` has fall 1: no",
+    "suspicion). A trial is watched until all three are down or the fault's watch time is over.",
+    "`without down: states seen` lists, for the trials with no `down`, the states the monitor went",
+    "through after the fault (`none`: it stayed healthy). What to expect: a connect check cannot see",
+    "SIGSTOP (the kernel completes handshakes for a stopped process); a blackhole hangs connects, which",
+    "`classic` convicts after its fixed 2 s timeout and `lan + tcp` only when its patient attempt ends",
+    "(`timeout.max`, 8 s); under slow-connect the heartbeat connection, established before, keeps",
+    "working. The healthy node was watched for the whole run by the same three monitors; `max gap",
+    "between passes` is the longest time between two passing results (heartbeats, or connects).",
   ];
-  const n = notes(faults, healthy, trials);
+  const n = notes(summaries, facts, healthy, trials, opts);
   if (n.length > 0) lines.push("", "Notes:", "", ...n);
   return `${lines.join("\n")}\n`;
+}
+
+/** Median time to `down` per fault × variant; a missing bar is a variant with no `down`. */
+function chart(summaries: Summary[], facts: FaultFacts[]): string {
+  const shown = facts.filter((f) => !f.skipped);
+  return barChart({
+    title: "Time from the fault to down (median), same faults watched by all three",
+    unit: "ms",
+    log: true,
+    series: VARIANTS.map((v) => VARIANT_INFO[v].label),
+    groups: shown.map((f) => ({
+      label: `${f.fault} (${f.trials} trials)`,
+      values: VARIANTS.map((v) => {
+        const s = summaries.find((x) => x.fault === f.fault && x.variant === v)!;
+        return s.detected > 0 ? s.down.median : null;
+      }),
+    })),
+    note:
+      "n/a: no down while watched (a connect check cannot see a frozen process; under slow-connect the heartbeat " +
+      "connection keeps working and lan + tcp's patient connect succeeds: degraded, not down). " +
+      `Skipped: ${
+        facts
+          .filter((f) => f.skipped)
+          .map((f) => f.fault)
+          .join(", ") || "none"
+      }.`,
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -785,59 +1041,63 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   const machine0 = readMachineCpu();
 
-  let dropSkipped: string | undefined;
-  if (opts.faults.includes("drop")) {
-    dropSkipped = canUseNamespaces();
-    if (dropSkipped) progress.log(`${NAME}: skipping the drop fault: ${dropSkipped}`);
-  }
-  const faults = opts.faults.filter((f) => f !== "drop" || dropSkipped === undefined);
+  const wantsNetwork = opts.faults.some((f) => NETWORK_FAULTS.includes(f));
+  const noNamespace = canUseNamespaces();
+  const networkSkipped = wantsNetwork ? noNamespace : undefined;
+  if (networkSkipped)
+    progress.log(
+      `${NAME}: skipping ${NETWORK_FAULTS.join(" and ")}: ${networkSkipped}; the rest runs on the host`,
+    );
+  const faults = opts.faults.filter((f) => !NETWORK_FAULTS.includes(f) || networkSkipped === undefined);
   progress.log(
     `${NAME}: ${opts.trials} trials per fault (${faults.join(", ")}), ${opts.parallel} at a time (run ${opts.runId})`,
   );
 
-  if (faults.includes("drop")) {
+  // Everything runs in the namespace when there can be one (the network faults need it; the
+  // others run there too, so that every fault is measured in the same place).
+  if (noNamespace === undefined) {
     const removed = await cleanupLeftovers(NS_PREFIX);
     if (removed.length > 0) progress.log(`removed namespaces of an earlier run: ${removed.join(", ")}`);
     namespace = await createNamespace(NS_PREFIX);
   }
+  const where = namespace ? `network namespace ${namespace.name}` : "the host";
 
-  progress.update("starting the monitors and the healthy nodes…");
-  const hostWatcher = new Watcher("host", opts.runId, undefined);
-  const nsWatcher = namespace ? new Watcher(`namespace ${namespace.name}`, opts.runId, namespace) : undefined;
-  await Promise.all([hostWatcher.ready, nsWatcher?.ready]);
+  progress.update("starting the monitors and the healthy node…");
+  const watchers = {} as Record<Variant, Watcher>;
+  for (const v of VARIANTS) watchers[v] = new Watcher(v, opts.runId, namespace);
+  await Promise.all(VARIANTS.map((v) => watchers[v].ready));
 
-  const healthyNodes: Array<{ label: string; watcher: Watcher; node: RunningNode; startedAt: number }> = [];
-  const startHealthy = async (label: string, watcher: Watcher, ns: Namespace | undefined) => {
-    const node = await startNode(label, opts.runId, ns);
-    const since = watcher.mark();
-    watcher.watch(label, `127.0.0.1:${node.port}`);
-    const ok = await watcher.waitFor(label, "healthy", since, HEALTHY_WITHIN);
-    if (!ok) throw new Error(`${label}: not healthy within ${HEALTHY_WITHIN / 1000} s`);
-    healthyNodes.push({ label, watcher, node, startedAt: watcher.states.indexOf(ok) + 1 });
-  };
-  await startHealthy("healthy-host", hostWatcher, undefined);
-  if (nsWatcher) await startHealthy("healthy-ns", nsWatcher, namespace);
+  const healthyLabel = "healthy";
+  const healthyNode = await startNode(healthyLabel, opts.runId, namespace);
+  const healthySince = VARIANTS.map((v) => watchers[v].mark());
+  for (const v of VARIANTS) watchers[v].watch(healthyLabel, healthyNode.port);
+  const healthyFrom = await Promise.all(
+    VARIANTS.map(async (v, i) => {
+      const ok = await watchers[v].waitFor(healthyLabel, "healthy", healthySince[i]!, HEALTHY_WITHIN);
+      if (!ok)
+        throw new Error(`the healthy node: ${v} did not see it healthy within ${HEALTHY_WITHIN / 1000} s`);
+      return watchers[v].states.indexOf(ok) + 1;
+    }),
+  );
 
   const ctx: Context = {
     opts,
-    host: hostWatcher,
-    nsWatcher,
+    watchers,
     ns: namespace,
-    done: { kill: 0, stop: 0, drop: 0 },
+    done: { kill: 0, stop: 0, drop: 0, "slow-connect": 0 },
     active: new Map(),
   };
   const trials = await runTrials(ctx, faults);
 
   progress.update("stopping…");
   const healthy: HealthySummary[] = [];
-  for (const h of healthyNodes) {
-    const stats = await h.watcher.unwatch(h.label);
-    const after = h.watcher.of(h.label, h.startedAt);
+  for (const [i, v] of VARIANTS.entries()) {
+    const stats = await watchers[v].unwatch(healthyLabel);
+    const after = watchers[v].of(healthyLabel, healthyFrom[i]);
     healthy.push({
-      node: h.label,
-      monitor: h.watcher.where.startsWith("namespace") ? "namespace" : "host",
+      variant: v,
       watchedS: stats.watchedMs / 1000,
-      heartbeats: stats.passes,
+      passes: stats.passes,
       failedResults: stats.fails,
       transitions: after.map((s) => `${s.from}→${s.to} (${s.reason})`),
       suspect: after.filter((s) => s.to === "suspect").length,
@@ -845,20 +1105,28 @@ async function main(): Promise<number> {
       otherNotHealthy: after.filter((s) => !["healthy", "suspect", "down"].includes(s.to)).length,
       maxGapMs: stats.maxGapMs,
     });
-    await stopChild(h.node.child, "SIGTERM", 5000);
   }
-  const nodeExits = await Promise.all(healthyNodes.map((h) => h.node.child.exited));
-  const monitorLag = { host: hostWatcher.maxLag, namespace: nsWatcher?.maxLag ?? null };
+  await stopChild(healthyNode.child, "SIGTERM", 5000);
+  const healthyNodeExit = await healthyNode.child.exited;
+  const monitorLag = Object.fromEntries(VARIANTS.map((v) => [v, watchers[v].maxLag]));
   const namespaceName = namespace?.name ?? null;
   await cleanup();
   progress.clear();
   const elapsedS = (performance.now() - t0) / 1000;
   const machineCpu = machineCpuPercent(machine0, readMachineCpu(), os.cpus().length);
 
-  const summaries = opts.faults.map((f) => summarize(f, trials, f === "drop" ? dropSkipped : undefined));
+  const skippedOf = (f: Fault) => (NETWORK_FAULTS.includes(f) ? networkSkipped : undefined);
+  const summaries = opts.faults.flatMap((f) => VARIANTS.map((v) => summarize(f, v, trials, skippedOf(f))));
+  const facts = opts.faults.map((f) => faultFacts(f, trials, opts, skippedOf(f)));
   const left = leftovers(opts.runId);
   const leftNamespaces = namespaceName && listNamespaces().includes(namespaceName) ? [namespaceName] : [];
-  const md = markdown(summaries, healthy, trials, opts, command, host, elapsedS, machineCpu);
+  const md = markdown(summaries, facts, healthy, trials, opts, {
+    command,
+    host,
+    elapsedS,
+    machineCpu,
+    where,
+  });
   const json = {
     bench: NAME,
     command,
@@ -874,15 +1142,29 @@ async function main(): Promise<number> {
       parallel: opts.parallel,
       faults: opts.faults,
       runId: opts.runId,
-      probe: "lifeline://127.0.0.1:PORT (heartbeat 500 ms, suspectPhi 2, downPhi 8: the defaults)",
+      variants: Object.fromEntries(VARIANTS.map((v) => [v, VARIANT_INFO[v].describe])),
       settleMs: [SETTLE_MS, SETTLE_MS + SETTLE_JITTER_MS],
-      downWithinMs: DOWN_WITHIN,
+      observeMs: Object.fromEntries(opts.faults.map((f) => [f, observeMs(f, opts)])),
+      slowWindowMs: opts.slowWindowMs,
     },
+    where,
     namespace: namespaceName,
-    dropSkipped: dropSkipped ?? null,
-    faults: summaries,
+    networkSkipped: networkSkipped ?? null,
+    medianDownMs: Object.fromEntries(
+      opts.faults.map((f) => [
+        f,
+        Object.fromEntries(
+          VARIANTS.map((v) => {
+            const s = summaries.find((x) => x.fault === f && x.variant === v)!;
+            return [v, s.detected > 0 ? s.down.median : null];
+          }),
+        ),
+      ]),
+    ),
+    faults: facts,
+    summaries,
     healthy,
-    healthyNodeExits: nodeExits,
+    healthyNodeExit,
     monitorMaxLagMs: monitorLag,
     trials,
     childPids: allPids,
@@ -890,8 +1172,11 @@ async function main(): Promise<number> {
     leftoverNamespaces: leftNamespaces,
   };
   const paths = writeResults(opts.out, NAME, json, md);
-  process.stdout.write(`${faultTable(summaries)}\n\n${healthyTable(healthy)}\n`);
-  const n = notes(summaries, healthy, trials);
+  paths.push(writeChart(opts.out, NAME, chart(summaries, facts)));
+  process.stdout.write(
+    `${medianTable(summaries, opts.faults)}\n\n${detailTable(summaries)}\n\n${healthyTable(healthy)}\n`,
+  );
+  const n = notes(summaries, facts, healthy, trials, opts);
   if (n.length > 0) process.stdout.write(`\n${n.join("\n")}\n`);
   progress.log(`results: ${paths.join(", ")}`);
   if (left.length > 0 || leftNamespaces.length > 0) {
@@ -905,7 +1190,8 @@ async function main(): Promise<number> {
 
 // Every exit path stops the children and removes the namespace: normal end, errors, Ctrl-C,
 // SIGTERM; and a SIGKILL to any surviving child when the process exits at all (the fault
-// harness deletes its namespaces on exit as well). Each child also exits when its stdin closes.
+// harness deletes its namespaces on exit as well, and with them their iptables rules). Each
+// child also exits when its stdin closes.
 process.on("exit", killAllSync);
 let signals = 0;
 const onSignal = (signal: NodeJS.Signals) => {
