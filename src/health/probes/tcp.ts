@@ -60,10 +60,20 @@ function closeSocket(socket: net.Socket, how: "rst" | "fin"): void {
   }
 }
 
+/**
+ * After a refusal from a target that passed its previous check, connect again this much
+ * later, ms; refused again, the verdict is conclusive (down at once, no suspicion): the
+ * kernel itself says nothing listens. 100 ms covers a port in the middle of a restart's
+ * close and bind without costing detection time.
+ */
+export const REFUSAL_CONFIRM_DELAY = 100;
+
 export class TcpProbe implements Probe {
   private readonly host: string;
   private readonly port: number;
   private readonly matcher: Matcher | undefined;
+  /** The previous attempt passed: a refusal now is news worth confirming at once. */
+  private lastPassed = false;
 
   constructor(private readonly spec: TcpSpec) {
     const hp = parseHostPort(spec.address)!;
@@ -72,7 +82,31 @@ export class TcpProbe implements Probe {
     this.matcher = spec.expect === undefined ? undefined : toMatcher(spec.expect);
   }
 
-  run(ctx: ProbeContext): Promise<ProbeOutcome> {
+  async run(ctx: ProbeContext): Promise<ProbeOutcome> {
+    let outcome = await this.attempt(ctx);
+    if (outcome.kind === "refused" && this.lastPassed && !ctx.signal.aborted) {
+      // Refused right after a pass: a crash (or a restart). Ask again in a moment instead of
+      // waiting `fall` intervals; twice refused is conclusive, a pass was a restart's blink.
+      await new Promise<void>((resolve) => {
+        const t = ctx.clock.timeout(REFUSAL_CONFIRM_DELAY, resolve);
+        ctx.signal.addEventListener("abort", () => {
+          t.cancel();
+          resolve();
+        });
+      });
+      if (!ctx.signal.aborted) {
+        const again = await this.attempt(ctx);
+        outcome =
+          again.kind === "refused"
+            ? { ...again, conclusive: true, message: `${again.message} (twice, ${REFUSAL_CONFIRM_DELAY} ms apart)` }
+            : again;
+      }
+    }
+    this.lastPassed = outcome.status === "pass";
+    return outcome;
+  }
+
+  private attempt(ctx: ProbeContext): Promise<ProbeOutcome> {
     const { clock, signal } = ctx;
     const start = clock.now();
     return new Promise<ProbeOutcome>((resolve) => {

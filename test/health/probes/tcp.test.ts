@@ -35,6 +35,27 @@ describe("tcp probe over real sockets", () => {
     expect(o).toMatchObject({ status: "fail", kind: "refused", errno: "ECONNREFUSED" });
   });
 
+  it("refused right after a pass is asked again at once; refused twice is conclusive", async () => {
+    const s = await tcpServer();
+    const p = new TcpProbe(tcpSchema.parse({ address: s.address }));
+    const run = () => p.run({ signal: new AbortController().signal, deadline: 2000, clock: systemClock });
+    expect((await run()).status).toBe("pass");
+    await s.close();
+    const t0 = performance.now();
+    const o = await run();
+    expect(o).toMatchObject({ status: "fail", kind: "refused", conclusive: true });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(90); // the second connect, ~100 ms later
+    // Already failing: a refusal is not confirmed again (no extra connects on a down target).
+    const again = await run();
+    expect(again).toMatchObject({ status: "fail", kind: "refused" });
+    expect(again.conclusive).toBeUndefined();
+  });
+
+  it("a first refusal (never passed) is an ordinary failure, counted towards fall", async () => {
+    const o = await probe({ address: `127.0.0.1:${await closedPort()}` });
+    expect(o.conclusive).toBeUndefined();
+  });
+
   it("send/expect passes on the expected answer, by substring or regex", async () => {
     const s = await tcpServer((d, sock) => d.includes("PING") && sock.write("+PONG\r\n"));
     cleanups.push(s.close);
