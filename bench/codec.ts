@@ -4,7 +4,7 @@
  * base64, as JSON cannot carry bytes) and with MessagePack (msgpackr, a fast
  * implementation), and prints operations per second for each.
  *
- *   npx tsx bench/codec.ts [--seconds 1] [--quick]
+ *   npx tsx bench/codec.ts [--seconds 1] [--quick] [--out DIR]
  */
 import { pack, unpack } from "msgpackr";
 import { decodeMessage, encodeMessage } from "../src/protocol/codec.ts";
@@ -104,5 +104,8 @@ for (const [label, msg] of cases) {
 const table = markdownTable(["message", "codec", "bytes", "encode k/s", "decode k/s"], rows);
 console.log(table);
 const md = `# codec\n\nCommand: \`npx tsx bench/codec.ts${args.length ? ` ${args.join(" ")}` : ""}\`\n\n${table}\n`;
-if (!quick)
+// Results go to bench/results (full runs only: a quick run must not replace them) or --out.
+const outAt = args.indexOf("--out");
+if (outAt >= 0) writeResults(args[outAt + 1]!, "codec", { host: hostInfo(), results }, md);
+else if (!quick)
   writeResults(new URL("./results/", import.meta.url).pathname, "codec", { host: hostInfo(), results }, md);
