@@ -23,6 +23,7 @@ import { createClient, type LifelineClient } from "../src/client/client.ts";
 import { repoRoot } from "./lib/children.ts";
 import { hostInfo, markdownTable, num, writeResults } from "./lib/report.ts";
 import { quantile } from "./lib/stats.ts";
+import { barChart, writeChart } from "./lib/svg-chart.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -176,6 +177,8 @@ async function main(): Promise<void> {
 
   const rows: Array<Array<string | number>> = [];
   const json: Record<string, unknown>[] = [];
+  /** Failover-time quantiles per strategy and fault, for the chart. */
+  const quantiles = new Map<string, Array<number | null>>();
   for (const s of STRATEGIES) {
     const mine = traffic.filter((t) => t.strategy === s);
     const sent = mine.reduce((a, t) => a + t.replied.size, 0);
@@ -188,6 +191,10 @@ async function main(): Promise<void> {
     for (const f of ["kill", "freeze"] as const) {
       const c = times[s][f];
       const sorted = [...c.moved].sort((a, b) => a - b);
+      quantiles.set(
+        `${s}/${f}`,
+        [0.5, 0.9, 0.99].map((q) => (sorted.length > 0 ? quantile(sorted, q) : null)),
+      );
       rows.push([
         s,
         f === "kill" ? "SIGKILL" : "SIGSTOP",
@@ -239,18 +246,34 @@ async function main(): Promise<void> {
     "",
     table,
     "",
+    "![Failover time per strategy and fault: p50, p90, p99](failover.svg)",
+    "",
     "Lifeline's client notices a crash from the RST at once and resumes on another node with no delay; a frozen node from the heartbeat silence (`deadAfter` 2 s). The classic loop learns of a crash just as fast (the kernel resets the connections of a killed process) but has no heartbeat watch: a frozen node holds it until the node comes back.",
     "",
     "`not moved` for Lifeline's client under SIGSTOP: when the node is frozen inside a SQLite write transaction it keeps the file's write lock, and the surviving nodes cannot claim sessions until it thaws (the clients do detect the silence and try every node; see `FAILOVER_DEBUG=1`). That is the shared-SQLite store's limit, not the client's; a store without a lock a stopped process can hold (Redis, issue 8) removes it.",
   ].join("\n");
   console.log(table);
+  const svg = barChart({
+    title: "Client failover time after a node fault",
+    unit: "ms from the signal to connected on another node",
+    series: [...STRATEGIES],
+    groups: (["kill", "freeze"] as const).flatMap((f) =>
+      ["p50", "p90", "p99"].map((label, qi) => ({
+        label: `${f === "kill" ? "SIGKILL" : "SIGSTOP"} ${label}`,
+        values: STRATEGIES.map((s) => quantiles.get(`${s}/${f}`)?.[qi] ?? null),
+      })),
+    ),
+    log: true,
+    note: `n/a: no client of that strategy moved within the ${CAP / 1000} s cap (the classic loop waits for a frozen node to come back).`,
+  });
+  const chart = writeChart(args.out, "failover", svg);
   const written = writeResults(
     args.out,
     "failover",
     { host, clients: CLIENTS, kills: KILLS, freezes: FREEZES, rows: json, closeReports, pids, dir },
     md,
   );
-  console.log(`results: ${written.join(", ")}`);
+  console.log(`results: ${[...written, chart].join(", ")}`);
 }
 
 main()

@@ -24,7 +24,8 @@
  *
  * Defaults: S=5, warm-up 1 s, W=32, clients 1,10,100, payload 100 bytes; `--quick`: S=1,
  * warm-up 0.5 s. Prints a Markdown table on stdout and writes DIR/node-throughput.json and
- * .md (DIR: bench/results).
+ * .md, and two charts, node-throughput.svg (msgs/s) and node-throughput-latency.svg (DIR:
+ * bench/results).
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -47,6 +48,7 @@ import { machineCpuPercent, ProcSampler, readMachineCpu } from "./lib/proc.ts";
 import { Progress } from "./lib/progress.ts";
 import { hostInfo, markdownTable, num, writeResults } from "./lib/report.ts";
 import { quantile } from "./lib/stats.ts";
+import { barChart, writeChart } from "./lib/svg-chart.ts";
 
 const NAME = "node-throughput";
 const BIN = join(repoRoot, "bin", "lifeline.js");
@@ -529,6 +531,43 @@ function settingsLine(opts: Options): string {
   );
 }
 
+/** Chart file names (without .svg), written next to the results. */
+const CHARTS = { rate: NAME, latency: `${NAME}-latency` } as const;
+
+/** Two charts: messages per second, and latency (p50, p99), per store and client count. */
+function charts(cells: Cell[], opts: Options): Record<keyof typeof CHARTS, string> {
+  const series = opts.clients.map((n) => `${n} client${n === 1 ? "" : "s"}`);
+  const value = (store: StoreKind, clients: number, f: (c: Cell) => number): number | null => {
+    const c = cells.find((x) => x.store === store && x.clients === clients);
+    return c && Number.isFinite(f(c)) ? f(c) : null;
+  };
+  return {
+    rate: barChart({
+      title: "lifeline node throughput (acknowledged messages per second)",
+      unit: "msgs/s",
+      series,
+      groups: opts.stores.map((store) => ({
+        label: store,
+        values: opts.clients.map((n) => value(store, n, (c) => c.perSecond)),
+      })),
+      note: `${opts.window} messages in flight per client, ${opts.payload}-byte messages, echo app, one node; clients in one process on the same machine.`,
+    }),
+    latency: barChart({
+      title: "Time from send to acknowledgement",
+      unit: "ms",
+      series,
+      groups: opts.stores.flatMap((store) =>
+        (["p50", "p99"] as const).map((q) => ({
+          label: `${store} ${q}`,
+          values: opts.clients.map((n) => value(store, n, (c) => (q === "p50" ? c.p50ms : c.p99ms))),
+        })),
+      ),
+      log: true,
+      note: `With ${opts.window} messages in flight per client, latency grows with the queue: more clients, longer waits.`,
+    }),
+  };
+}
+
 function markdown(cells: Cell[], opts: Options, command: string, host: Record<string, unknown>): string {
   const lines = [
     `# ${NAME}`,
@@ -540,6 +579,10 @@ function markdown(cells: Cell[], opts: Options, command: string, host: Record<st
     settingsLine(opts),
     "",
     table(cells),
+    "",
+    `![Messages per second per store and client count](${CHARTS.rate}.svg)`,
+    "",
+    `![Latency p50 and p99 per store and client count](${CHARTS.latency}.svg)`,
     "",
     "Columns: msgs/s counts messages whose acknowledgement (with the reply, checked) arrived in the",
     "measured window, over its length; latency runs from the send to that acknowledgement, measured",
@@ -624,6 +667,8 @@ async function main(): Promise<number> {
     cells,
   };
   const paths = writeResults(opts.out, NAME, json, md);
+  const svg = charts(cells, opts);
+  paths.push(writeChart(opts.out, CHARTS.rate, svg.rate), writeChart(opts.out, CHARTS.latency, svg.latency));
   process.stdout.write(`${settingsLine(opts)}\n\n${table(cells)}\n`);
   const n = notes(cells);
   if (n.length > 0) process.stdout.write(`\n${n.join("\n")}\n`);

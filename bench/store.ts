@@ -15,7 +15,8 @@
  *   machine sharing the store: writers take turns on the file's write lock).
  * The SQLite file lives in a temporary directory that is removed afterwards.
  *
- * Prints a Markdown table on stdout and writes DIR/store.json and .md (DIR: bench/results).
+ * Prints a Markdown table on stdout and writes DIR/store.json and .md, and two charts,
+ * store.svg (commits/s) and store-latency.svg (DIR: bench/results).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,6 +30,7 @@ import type { Store } from "../src/store/types.ts";
 import { killAllSync, repoRoot, spawnNode, stopAll } from "./lib/children.ts";
 import { Progress } from "./lib/progress.ts";
 import { hostInfo, markdownTable, num, writeResults } from "./lib/report.ts";
+import { barChart, writeChart } from "./lib/svg-chart.ts";
 
 const NAME = "store";
 const PAYLOAD = 100;
@@ -234,6 +236,30 @@ function table(results: Result[]): string {
   );
 }
 
+/** Finite numbers only: a chart shows the rest as "n/a". */
+const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+
+/** Two charts: commits per second, and commit latency (p50, p99), per variant. */
+function charts(results: Result[], seconds: number): { rate: string; latency: string } {
+  return {
+    rate: barChart({
+      title: "Session-store commits per second",
+      unit: "commits/s (all sessions together)",
+      series: ["commits/s"],
+      groups: results.map((r) => ({ label: r.id, values: [finite(r.perSecond)] })),
+      log: true,
+      note: `Each commit: a ${PAYLOAD}-byte reply and one publish of a ${PAYLOAD}-byte entry to a shared topic; ${seconds} s per variant. Log scale: memory is tens of times faster.`,
+    }),
+    latency: barChart({
+      title: "Session-store commit latency",
+      unit: "µs per awaited store.commit",
+      series: ["p50", "p99"],
+      groups: results.map((r) => ({ label: r.id, values: [finite(r.p50us), finite(r.p99us)] })),
+      log: true,
+    }),
+  };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -287,6 +313,10 @@ async function main(): Promise<void> {
     "",
     table(results),
     "",
+    `![Commits per second per variant](${NAME}.svg)`,
+    "",
+    `![Commit latency p50 and p99 per variant](${NAME}-latency.svg)`,
+    "",
     "Variants:",
     "",
     ...results.map((r) => `- \`${r.id}\`: ${r.title}`),
@@ -302,6 +332,8 @@ async function main(): Promise<void> {
     { name: NAME, command, date: new Date().toISOString(), host, seconds, results },
     md,
   );
+  const svg = charts(results, seconds);
+  paths.push(writeChart(out, NAME, svg.rate), writeChart(out, `${NAME}-latency`, svg.latency));
   process.stdout.write(`${table(results)}\n`);
   progress.log(`results: ${paths.join(", ")}`);
 }

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -69,7 +69,7 @@ function parseTable(text: string): Array<Record<string, string>> {
 }
 
 describe("bench/monitor-scale.ts", () => {
-  it("runs the three variants in a quick run, prints the table and leaves no process behind", async () => {
+  it("runs the four variants in a quick run, prints the table, draws the charts and leaves no process behind", async () => {
     const runId = `vitest-${process.pid}-${Date.now()}`;
     const r = await runScript(
       [
@@ -79,37 +79,69 @@ describe("bench/monitor-scale.ts", () => {
         "50",
         "--seconds",
         "3",
+        "--warmup",
+        "1",
         "--out",
         out,
         "--run-id",
         runId,
       ],
-      50_000,
+      80_000,
     );
     expect(r.code, r.stderr).toBe(0);
 
     const rows = parseTable(r.stdout);
-    expect(rows.map((row) => row.variant)).toEqual(["lan-rst", "lan-fin", "classic"]);
+    expect(rows.map((row) => row.variant)).toEqual(["lan-rst", "lan-fin", "classic", "heartbeat"]);
     for (const row of rows) {
       expect(row.targets).toBe("50");
       expect(Number(row["probes/s"]), `${row.variant} probes/s`).toBeGreaterThan(0);
     }
+    // The heartbeat probe holds one connection per target and gets a result per heartbeat,
+    // from a server that speaks the node's protocol: every target healthy, nothing failed.
+    const hb = rows.find((row) => row.variant === "heartbeat")!;
+    expect(hb.failed).toBe("0");
+    expect(hb["not healthy"]).toBe("0");
+    expect(Number(hb["fds max"])).toBeGreaterThanOrEqual(50);
     // A connect-only check closes with RST: no TIME_WAIT; `close: fin` leaves one per probe.
     const tw = Object.fromEntries(rows.map((row) => [row.variant, row.TIME_WAIT]));
     if (tw["lan-rst"] !== "n/a") {
       expect(tw["lan-rst"]).toBe("0");
       expect(Number(tw["lan-fin"])).toBeGreaterThan(0);
+      // Persistent connections, dropped with RST when the monitor stops.
+      expect(tw.heartbeat).toBe("0");
     }
 
     const json = JSON.parse(readFileSync(join(out, "monitor-scale.json"), "utf8"));
-    expect(json.variants).toHaveLength(3);
+    expect(json.variants).toHaveLength(4);
     expect(json.leftoverPids).toEqual([]);
-    expect(readFileSync(join(out, "monitor-scale.md"), "utf8")).toContain("| lan-fin ");
+    const md = readFileSync(join(out, "monitor-scale.md"), "utf8");
+    expect(md).toContain("| lan-fin ");
+    expect(md).toContain("| heartbeat ");
+    for (const chart of ["monitor-scale", "monitor-scale-rate"]) {
+      expect(md).toContain(`](${chart}.svg)`);
+      expect(existsSync(join(out, `${chart}.svg`)), chart).toBe(true);
+      expect(readFileSync(join(out, `${chart}.svg`), "utf8")).toContain(">heartbeat<");
+    }
 
-    // Nothing of this run is left: not the children it recorded, not anything with its tag.
-    expect(json.childPids.length).toBeGreaterThanOrEqual(4);
+    // Nothing of this run is left: not the children it recorded, not anything with its tag
+    // (two servers, four monitors).
+    expect(json.childPids.length).toBeGreaterThanOrEqual(6);
     expect((json.childPids as number[]).filter(alive)).toEqual([]);
     expect(pgrep(`lifeline-bench-run=${runId}`)).toEqual([]);
     expect(pgrep(`--run-id ${runId}`)).toEqual([]);
-  }, 60_000);
+  }, 90_000);
+
+  it("refuses, before starting anything, a target count that cannot fit under the descriptor limit", async () => {
+    const m = /^Max open files\s+\S+\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    const hard = m ? Number(m[1]) : Number.POSITIVE_INFINITY;
+    if (!(hard < 1_000_000)) return; // no such limit here: nothing to refuse
+    const runId = `vitest-${process.pid}-${Date.now()}-fd`;
+    const r = await runScript(
+      ["bench/monitor-scale.ts", "--targets", String(hard), "--out", out, "--run-id", runId],
+      30_000,
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("descriptors");
+    expect(pgrep(`lifeline-bench-run=${runId}`)).toEqual([]);
+  }, 40_000);
 });

@@ -98,7 +98,11 @@ export class TcpProbe implements Probe {
         const again = await this.attempt(ctx);
         outcome =
           again.kind === "refused"
-            ? { ...again, conclusive: true, message: `${again.message} (twice, ${REFUSAL_CONFIRM_DELAY} ms apart)` }
+            ? {
+                ...again,
+                conclusive: true,
+                message: `${again.message} (twice, ${REFUSAL_CONFIRM_DELAY} ms apart)`,
+              }
             : again;
       }
     }
@@ -129,7 +133,8 @@ export class TcpProbe implements Probe {
             kind: "timeout",
             message: connectedAfter === undefined ? "connect timed out" : "no expected answer in time",
           },
-          "destroy",
+          // A reset here too: a plain close of an abandoned attempt leaves a TIME_WAIT socket.
+          this.spec.close === "rst" ? "rst" : "destroy",
         );
       if (signal.aborted) return onAbort();
       signal.addEventListener("abort", onAbort, { once: true });
