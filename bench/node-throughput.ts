@@ -22,6 +22,9 @@
  * process's (the clients') from process.cpuUsage(), over the measured window. On a small
  * machine the two compete for the cores: the table says which one was saturated.
  *
+ * `--classic LIST` also runs those client counts with one message in flight (the seed's
+ * stop-and-wait client) for comparison (default 1,10).
+ *
  * Defaults: S=5, warm-up 1 s, W=32, clients 1,10,100, payload 100 bytes; `--quick`: S=1,
  * warm-up 0.5 s. Prints a Markdown table on stdout and writes DIR/node-throughput.json and
  * .md, and two charts, node-throughput.svg (msgs/s) and node-throughput-latency.svg (DIR:
@@ -60,6 +63,8 @@ const USAGE = `usage: npx tsx bench/${NAME}.ts [options]
   --warmup S       seconds of load before measuring (default 1; --quick 0.5)
   --window W       messages in flight per client (default 32)
   --clients LIST   concurrent clients, comma-separated (default 1,10,100)
+  --classic LIST   client counts also run the seed's way, one message in flight (send, wait
+                   for the reply), for comparison (default 1,10; --quick 1; "none": skip)
   --stores LIST    comma-separated subset of: ${STORES.join(", ")}
   --payload BYTES  message size (default 100, at least 8)
   --sqlite-dir DIR where the SQLite store's temporary directory is made (default: the OS temp dir)
@@ -74,6 +79,8 @@ interface Options {
   warmup: number;
   window: number;
   clients: number[];
+  /** Client counts also run with one message in flight (the seed's stop-and-wait client). */
+  classic: number[];
   stores: StoreKind[];
   payload: number;
   sqliteDir: string;
@@ -90,6 +97,7 @@ function parseOptions(argv: string[]): Options {
       warmup: { type: "string" },
       window: { type: "string" },
       clients: { type: "string" },
+      classic: { type: "string" },
       stores: { type: "string" },
       payload: { type: "string" },
       "sqlite-dir": { type: "string" },
@@ -128,6 +136,14 @@ function parseOptions(argv: string[]): Options {
     warmup: number("warmup", values.warmup, quick ? 0.5 : 1, 0, false),
     window: number("window", values.window, 32, 1, true),
     clients,
+    classic:
+      values.classic === "none"
+        ? []
+        : (values.classic ?? (quick ? "1" : "1,10")).split(",").map((v) => {
+            const n = Number(v);
+            if (!Number.isInteger(n) || n < 1) throw new UsageError(`--classic: bad client count ${v}`);
+            return n;
+          }),
     stores,
     payload: number("payload", values.payload, 100, 8, true),
     sqliteDir: resolve(values["sqlite-dir"] ?? tmpdir()),
@@ -538,7 +554,7 @@ const CHARTS = { rate: NAME, latency: `${NAME}-latency` } as const;
 function charts(cells: Cell[], opts: Options): Record<keyof typeof CHARTS, string> {
   const series = opts.clients.map((n) => `${n} client${n === 1 ? "" : "s"}`);
   const value = (store: StoreKind, clients: number, f: (c: Cell) => number): number | null => {
-    const c = cells.find((x) => x.store === store && x.clients === clients);
+    const c = cells.find((x) => x.store === store && x.clients === clients && x.window === opts.window);
     return c && Number.isFinite(f(c)) ? f(c) : null;
   };
   return {
@@ -595,6 +611,11 @@ function markdown(cells: Cell[], opts: Options, command: string, host: Record<st
     "the rest of the machine they used ≥ 90 % of its cores. `errors`: protocol errors, replies that",
     "did not echo their message, acknowledgements without a reply, and a node that did not exit 0",
     "after SIGTERM.",
+    "",
+    "Rows with 1 message in flight per client are the seed's way of sending (write a message, wait",
+    "for its reply, then the next: what a blocking socket client does), on the same node, store and",
+    "machine in the same run: the classic comparison. Lifeline's client keeps W in flight, with",
+    "exactly-once replies, because the node acknowledges cumulatively and in order.",
   ];
   const n = notes(cells);
   if (n.length > 0) lines.push("", "Notes:", "", ...n);
@@ -625,11 +646,17 @@ async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   progress.log(`${NAME}: ${settingsLine(opts)} (run ${opts.runId})`);
   const cells: Cell[] = [];
-  const total = opts.stores.length * opts.clients.length;
+  const total = opts.stores.length * (opts.clients.length + opts.classic.length);
+  // Lifeline's clients (W in flight), then the seed's way (one in flight) for comparison.
+  const plan = [
+    ...opts.clients.map((clients) => ({ clients, cellOpts: opts })),
+    ...opts.classic.map((clients) => ({ clients, cellOpts: { ...opts, window: 1 } })),
+  ];
   for (const store of opts.stores) {
-    for (const clients of opts.clients) {
-      const label = `[${cells.length + 1}/${total} ${store}, ${clients} clients]`;
-      const c = await runCell(store, clients, label, opts);
+    for (const { clients, cellOpts } of plan) {
+      const how = cellOpts.window === 1 ? "1 in flight" : `${cellOpts.window} in flight`;
+      const label = `[${cells.length + 1}/${total} ${store}, ${clients} clients, ${how}]`;
+      const c = await runCell(store, clients, label, cellOpts);
       cells.push(c);
       progress.log(
         `${label} ${num(c.perSecond)} msgs/s, p50 ${num(c.p50ms, 2)} ms, p99 ${num(c.p99ms, 2)} ms, ` +
