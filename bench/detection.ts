@@ -64,10 +64,10 @@ import {
   type Namespace,
 } from "../test/fault/netns.ts";
 import {
-  killAllSync,
   type NodeChild,
   pgrep,
   repoRoot,
+  runBenchmark,
   runMarker,
   spawnNode,
   stillRunning,
@@ -1188,34 +1188,12 @@ async function main(): Promise<number> {
   return 0;
 }
 
-// Every exit path stops the children and removes the namespace: normal end, errors, Ctrl-C,
-// SIGTERM; and a SIGKILL to any surviving child when the process exits at all (the fault
-// harness deletes its namespaces on exit as well, and with them their iptables rules). Each
-// child also exits when its stdin closes.
-process.on("exit", killAllSync);
-let signals = 0;
-const onSignal = (signal: NodeJS.Signals) => {
-  interrupted = true;
-  if (++signals > 1) {
-    killAllSync();
-    process.exit(130);
-  }
-  progress.log(`${NAME}: ${signal}, stopping child processes…`);
-  void cleanup().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
-};
-process.on("SIGINT", onSignal);
-process.on("SIGTERM", onSignal);
-process.on("SIGHUP", onSignal);
-
-main().then(
-  (code) => {
-    process.exitCode = code;
+runBenchmark({
+  name: NAME,
+  main,
+  cleanup,
+  log: (line) => progress.log(line),
+  onInterrupt: () => {
+    interrupted = true;
   },
-  async (err: unknown) => {
-    if (!interrupted) {
-      progress.log(`${NAME}: ${err instanceof Error ? err.message : String(err)}`);
-      await cleanup();
-      process.exit(1);
-    }
-  },
-);
+});

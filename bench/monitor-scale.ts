@@ -39,10 +39,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  killAllSync,
   type NodeChild,
   pgrep,
   repoRoot,
+  runBenchmark,
   runMarker,
   spawnNode,
   stillRunning,
@@ -859,32 +859,12 @@ async function main(): Promise<number> {
   return 0;
 }
 
-// Every exit path stops the children: normal end, errors, Ctrl-C, SIGTERM; and a SIGKILL to
-// any survivor when the process exits at all. (Each child also exits when its stdin closes.)
-process.on("exit", killAllSync);
-let signals = 0;
-const onSignal = (signal: NodeJS.Signals) => {
-  interrupted = true;
-  if (++signals > 1) {
-    killAllSync();
-    process.exit(130);
-  }
-  progress.log(`${NAME}: ${signal}, stopping child processes…`);
-  void cleanup().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
-};
-process.on("SIGINT", onSignal);
-process.on("SIGTERM", onSignal);
-process.on("SIGHUP", onSignal);
-
-main().then(
-  (code) => {
-    process.exitCode = code;
+runBenchmark({
+  name: NAME,
+  main,
+  cleanup,
+  log: (line) => progress.log(line),
+  onInterrupt: () => {
+    interrupted = true;
   },
-  async (err: unknown) => {
-    if (!interrupted) {
-      progress.log(`${NAME}: ${err instanceof Error ? err.message : String(err)}`);
-      await cleanup();
-      process.exit(1);
-    }
-  },
-);
+});

@@ -38,10 +38,10 @@ import { parseArgs } from "node:util";
 import { ProtocolConnection } from "../src/client/connection.ts";
 import type { Message } from "../src/protocol/messages.ts";
 import {
-  killAllSync,
   type NodeChild,
   pgrep,
   repoRoot,
+  runBenchmark,
   spawnNode,
   stillRunning,
   stopAll,
@@ -707,35 +707,15 @@ async function main(): Promise<number> {
   return 0;
 }
 
-// Every exit path stops the node and closes the clients: normal end, errors, Ctrl-C,
-// SIGTERM; and a SIGKILL to any surviving child when the process exits at all.
-process.on("exit", () => {
-  killAllSync();
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+runBenchmark({
+  name: NAME,
+  main,
+  cleanup,
+  log: (line) => progress.log(line),
+  onInterrupt: () => {
+    interrupted = true;
+  },
+  atExit: () => {
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+  },
 });
-let signals = 0;
-const onSignal = (signal: NodeJS.Signals) => {
-  interrupted = true;
-  if (++signals > 1) {
-    killAllSync();
-    process.exit(130);
-  }
-  progress.log(`${NAME}: ${signal}, stopping child processes…`);
-  void cleanup().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
-};
-process.on("SIGINT", onSignal);
-process.on("SIGTERM", onSignal);
-process.on("SIGHUP", onSignal);
-
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    if (!interrupted) {
-      progress.log(`${NAME}: ${err instanceof Error ? err.message : String(err)}`);
-      await cleanup();
-      process.exit(1);
-    }
-  },
-);

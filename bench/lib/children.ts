@@ -168,3 +168,58 @@ export function pgrep(pattern: string): number[] {
 export function stillRunning(pids: number[]): number[] {
   return pids.filter(alive);
 }
+
+export interface BenchmarkRun {
+  /** The benchmark's name, in messages. */
+  name: string;
+  /** Does the work; resolves to the exit code. */
+  main: () => Promise<number>;
+  /** Stops every child and removes what the run made (idempotent). */
+  cleanup: () => Promise<void>;
+  /** Prints a line (through the progress bar). */
+  log: (line: string) => void;
+  /** Called on the first signal, before cleanup: the benchmark stops starting new work. */
+  onInterrupt?: () => void;
+  /** Also run at process exit, after killAllSync (temporary folders...). */
+  atExit?: () => void;
+}
+
+/**
+ * Runs a benchmark's main with the exit paths every benchmark needs: normal end, errors,
+ * Ctrl-C, SIGTERM, SIGHUP (cleanup, then exit 130/143; a second signal kills at once), and
+ * a SIGKILL to any surviving child when the process exits at all. (Each child also exits
+ * when its stdin closes.)
+ */
+export function runBenchmark(run: BenchmarkRun): void {
+  let interrupted = false;
+  process.on("exit", () => {
+    killAllSync();
+    run.atExit?.();
+  });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = true;
+    run.onInterrupt?.();
+    if (++signals > 1) {
+      killAllSync();
+      process.exit(130);
+    }
+    run.log(`${run.name}: ${signal}, stopping child processes…`);
+    void run.cleanup().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGHUP", onSignal);
+  run.main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    async (err: unknown) => {
+      if (!interrupted) {
+        run.log(`${run.name}: ${err instanceof Error ? err.message : String(err)}`);
+        await run.cleanup();
+        process.exit(1);
+      }
+    },
+  );
+}
