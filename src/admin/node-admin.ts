@@ -8,7 +8,8 @@ import { nodeMetrics } from "./node-metrics.ts";
  *
  *   GET /healthz        200 while the node serves (healthy or degraded), 503 when draining
  *                       or stopped — for load balancers and orchestrators
- *   GET /readyz         the same (a draining node is alive but wants no new clients)
+ *   GET /readyz         200 when it takes clients; 503 while draining or while its store
+ *                       cannot be written (the body says why)
  *   GET /metrics        Prometheus text (README "Metrics")
  *   GET /api/sessions   counts: sessions, connections, queued messages (never payloads)
  *   GET /api/topology   the nodes this node knows, with their state and load
@@ -36,8 +37,9 @@ export function startNodeAdmin(opts: NodeAdminOptions): Promise<AdminServer> {
       }
       case "/healthz":
       case "/readyz": {
-        const serving = node.state === "healthy" || node.state === "degraded";
-        return send(res, serving ? 200 : 503, node.state);
+        // Draining wants no new clients; a store it cannot write means it cannot serve them.
+        const serving = node.state === "healthy" || (node.state === "degraded" && !node.storeUnavailable);
+        return send(res, serving ? 200 : 503, node.reason ? `${node.state}: ${node.reason}` : node.state);
       }
       case "/api/sessions": {
         const s = node.stats();

@@ -67,6 +67,11 @@ export function nodeMetrics(node: LifelineNode, opts: { process?: boolean } = {}
   counter("lifeline_node_pushes_replayed_total", "Pushes sent again after a resume", "pushesReplayed");
   counter("lifeline_node_push_acks_total", "Pushes acknowledged by clients", "pushAcks");
   counter("lifeline_node_drains_total", "Graceful drains started", "drains");
+  counter(
+    "lifeline_node_store_outages_total",
+    "Times the store became unavailable (the node was degraded until it returned)",
+    "storeOutages",
+  );
   new Counter({
     name: "lifeline_node_sessions_total",
     help: "Session events: created, resumed (here), detached (connection gone), moved (taken elsewhere)",

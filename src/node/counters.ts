@@ -27,6 +27,8 @@ export interface NodeCounters {
   sessionsMoved: number;
   /** Graceful drains started. */
   drains: number;
+  /** Times the store became unavailable (the node turned `degraded` until it returned). */
+  storeOutages: number;
 }
 
 export function newCounters(): NodeCounters {
@@ -44,5 +46,6 @@ export function newCounters(): NodeCounters {
     sessionsDetached: 0,
     sessionsMoved: 0,
     drains: 0,
+    storeOutages: 0,
   };
 }

@@ -24,6 +24,8 @@ export interface NodeStats {
   sessions: number;
   queue: number;
   state: NodeState | "stopped";
+  /** Why it is not healthy (the store is unavailable; the drain's reason), if it is not. */
+  reason?: string;
 }
 
 export function hashToken(token: string): string {
@@ -63,6 +65,9 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
   private advertised = "";
   private sweepTimer: Timer | undefined;
   private renewTimer: Timer | undefined;
+  private storeTimer: Timer | undefined;
+  /** Why the node is `degraded` (its store cannot be written), while it is. */
+  private degradedReason: string | undefined;
   private unwatch: (() => void) | undefined;
   private syncing = false;
   private resync: Change | undefined;
@@ -97,10 +102,57 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
     return (this.server?.address() as net.AddressInfo | null)?.port ?? 0;
   }
 
+  /** Why the node is not healthy (`degraded`: its store cannot be written), if it is not. */
+  get reason(): string | undefined {
+    if (this.current === "draining" || this.current === "stopped") return this.drainInfo?.reason;
+    return this.degradedReason;
+  }
+
+  /** The store cannot be written now (as last checked): the node is `degraded`. */
+  get storeUnavailable(): boolean {
+    return this.degradedReason !== undefined;
+  }
+
   stats(): NodeStats {
     let queue = 0;
     for (const { session } of this.sessions.values()) queue += session.queueDepth;
-    return { connections: this.connections.size, sessions: this.sessions.size, queue, state: this.current };
+    const stats: NodeStats = {
+      connections: this.connections.size,
+      sessions: this.sessions.size,
+      queue,
+      state: this.current,
+    };
+    const reason = this.reason;
+    if (reason !== undefined) stats.reason = reason;
+    return stats;
+  }
+
+  /**
+   * Compares the node's state with its store's: a store that cannot be written (Redis
+   * unreachable) makes the node `degraded` with the reason, and its return makes it
+   * `healthy` again. Called every `storeCheckInterval` and after a failed store write.
+   */
+  checkStore(): void {
+    if (this.current === "draining" || this.current === "stopped") return;
+    const healthy = this.store.healthy();
+    if (!healthy && this.degradedReason === undefined) {
+      this.degradedReason = `store unavailable: ${this.store.description}`;
+      this.counters.storeOutages++;
+      this.logger.warn(
+        { event: "store-down", node: this.nodeId, store: this.store.description },
+        `degraded: ${this.degradedReason} (messages are not acknowledged until it returns)`,
+      );
+      this.setState("degraded");
+    } else if (healthy && this.degradedReason !== undefined) {
+      this.degradedReason = undefined;
+      this.logger.info(
+        { event: "store-up", node: this.nodeId, store: this.store.description },
+        "the store is back: healthy",
+      );
+      this.setState("healthy");
+      // Whatever other nodes wrote meanwhile (pushes, publishes) is read again.
+      this.onStoreChange({ kind: "any" });
+    }
   }
 
   async start(): Promise<void> {
@@ -140,6 +192,12 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
       this.renewTimer = this.clock.timeout(OWNER_LEASE / 3, renew);
     };
     this.renewTimer = this.clock.timeout(OWNER_LEASE / 3, renew);
+    const storeEvery = this.opts.storeCheckInterval ?? NODE_DEFAULTS.storeCheckInterval;
+    const checkStore = () => {
+      this.checkStore();
+      this.storeTimer = this.clock.timeout(storeEvery, checkStore);
+    };
+    checkStore();
     this.logger.info(
       { event: "listening", node: this.nodeId, address: this.advertised, store: this.store.description },
       `node ${this.nodeId} listening on ${this.advertised}`,
@@ -294,6 +352,7 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
       sentAt: this.clock.wall(),
       state: this.current === "stopped" ? "draining" : this.current,
       load: { connections: stats.connections, sessions: stats.sessions, lag, queue: stats.queue, cpu },
+      ...(stats.reason !== undefined ? { reason: stats.reason } : {}),
     };
   }
 
@@ -305,6 +364,7 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
       address: this.advertised,
       state: this.current,
       load: { connections: stats.connections, sessions: stats.sessions, lag, queue: stats.queue, cpu },
+      ...(stats.reason !== undefined ? { reason: stats.reason } : {}),
     };
     return { epoch: this.topologyEpoch, nodes: [self, ...this.peers] };
   }
@@ -417,9 +477,9 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
     if (this.current === "stopped") return;
     const started = this.clock.now();
     this.counters.drains++;
+    this.drainInfo = { reason, deadline, started };
     this.setState("draining");
     this.server?.close();
-    this.drainInfo = { reason, deadline, started };
     // Connections still in their handshake get it right after their WELCOME (welcomed()).
     for (const c of this.connections) if (c.welcomed) this.sendGoaway(c);
     this.logger.info(
@@ -441,6 +501,7 @@ export class LifelineNode extends TypedEmitter<NodeEvents> implements Connection
     this.setState("stopped");
     this.sweepTimer?.cancel();
     this.renewTimer?.cancel();
+    this.storeTimer?.cancel();
     this.unwatch?.();
     this.load.stop();
     const server = this.server;

@@ -46,6 +46,15 @@ export interface NodeOptions {
   drainDeadline?: number;
   /** How often expired sessions are swept from the store. */
   sweepInterval?: number;
+  /**
+   * How often the node asks its store whether it can write now (a Redis store that lost its
+   * server cannot), ms. Default 250. While it cannot, the node reports itself `degraded`
+   * with the reason (heartbeats, TOPOLOGY, /readyz), so monitors and clients prefer other
+   * nodes; it never acknowledges a message it could not store. The check reads a flag the
+   * store keeps, so a shorter interval costs nothing but timer wake-ups and notices an
+   * outage (and the recovery) sooner; the first failed write notices it at once anyway.
+   */
+  storeCheckInterval?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -65,4 +74,5 @@ export const NODE_DEFAULTS = {
   heartbeat: { min: 100, max: 60_000 },
   drainDeadline: 10_000, // clients move within a few round trips; this bounds a stuck one
   sweepInterval: 5000,
+  storeCheckInterval: 250,
 } as const;

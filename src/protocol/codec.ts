@@ -58,6 +58,8 @@ function exact(buf: Buffer, bytes: number, what: string): void {
 
 const safeSeq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const text = (max: number) => z.string().max(max);
+/** Longest reason a heartbeat or a TOPOLOGY entry carries (longer ones are cut). */
+const MAX_REASON_BYTES = 500;
 const load = z.object({
   connections: z.number().min(0),
   sessions: z.number().min(0),
@@ -65,7 +67,13 @@ const load = z.object({
   queue: z.number().min(0),
   cpu: z.number().min(0),
 });
-const nodeInfo = z.object({ id: text(200), address: text(300), state: text(40), load: load.optional() });
+const nodeInfo = z.object({
+  id: text(200),
+  address: text(300),
+  state: text(40),
+  load: load.optional(),
+  reason: text(MAX_REASON_BYTES).optional(),
+});
 
 const SCHEMAS = {
   [TYPE.HELLO]: z.object({
@@ -177,7 +185,10 @@ export function encodeMessage(msg: Message): Buffer {
       return encodeFrame(TYPE.PONG, body);
     }
     case "heartbeat": {
-      const body = Buffer.allocUnsafe(HEARTBEAT_BYTES);
+      // The fixed part, then the reason (UTF-8, the rest of the body) when there is one.
+      const reason = msg.reason ? Buffer.from(msg.reason, "utf8").subarray(0, MAX_REASON_BYTES) : undefined;
+      const body = Buffer.allocUnsafe(HEARTBEAT_BYTES + (reason?.length ?? 0));
+      reason?.copy(body, HEARTBEAT_BYTES);
       writeU64(body, msg.seq, 0);
       body.writeDoubleBE(msg.sentAt, 8);
       body[16] = Math.max(0, STATES.indexOf(msg.state));
@@ -216,14 +227,18 @@ function decodeAck(body: Buffer): Ack {
 }
 
 function decodeHeartbeat(body: Buffer): Heartbeat {
-  exact(body, HEARTBEAT_BYTES, "HEARTBEAT");
+  need(body, HEARTBEAT_BYTES, "HEARTBEAT");
+  if (body.length > HEARTBEAT_BYTES + MAX_REASON_BYTES)
+    throw new ProtocolError(
+      `HEARTBEAT: body of ${body.length} bytes, at most ${HEARTBEAT_BYTES + MAX_REASON_BYTES}`,
+    );
   const state = STATES[body[16]!];
   if (!state) throw new ProtocolError(`HEARTBEAT: unknown state ${body[16]}`);
   const lag = body.readFloatBE(25);
   const cpu = body.readFloatBE(33);
   if (!Number.isFinite(lag) || !Number.isFinite(cpu))
     throw new ProtocolError("HEARTBEAT: load is not a number");
-  return {
+  const heartbeat: Heartbeat = {
     type: "heartbeat",
     seq: readU64(body, 0),
     sentAt: body.readDoubleBE(8),
@@ -236,6 +251,8 @@ function decodeHeartbeat(body: Buffer): Heartbeat {
       cpu,
     },
   };
+  if (body.length > HEARTBEAT_BYTES) heartbeat.reason = body.toString("utf8", HEARTBEAT_BYTES);
+  return heartbeat;
 }
 
 function decodeJson(frame: Frame): Message {

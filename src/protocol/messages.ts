@@ -67,6 +67,8 @@ export interface NodeInfo {
   address: string;
   state: string;
   load?: NodeLoad;
+  /** Why the node is not `healthy`, when it says. */
+  reason?: string;
 }
 
 export interface Hello {
@@ -181,6 +183,8 @@ export interface Heartbeat {
   sentAt: number;
   state: NodeState;
   load: NodeLoad;
+  /** Why the node is not `healthy` (e.g. "store unavailable: redis://…"), when it says. */
+  reason?: string;
 }
 
 export interface Topology {

@@ -71,7 +71,20 @@ const samples: Message[] = [
   { type: "ping", id: 7, sentAt: 1234.5 },
   { type: "pong", id: 7, sentAt: 1234.5, answeredAt: 99_999.25 },
   { type: "heartbeat", seq: 11, sentAt: 5.5, state: "draining", load },
+  {
+    type: "heartbeat",
+    seq: 12,
+    sentAt: 6,
+    state: "degraded",
+    load,
+    reason: "store unavailable: redis://r:6379/0 ✓",
+  },
   { type: "topology", epoch: 4, nodes: [node, { id: "n2", address: "127.0.0.1:7001", state: "down" }] },
+  {
+    type: "topology",
+    epoch: 5,
+    nodes: [{ id: "n3", address: "127.0.0.1:7002", state: "degraded", reason: "store unavailable" }],
+  },
   { type: "goaway", reason: "shutting down", deadline: 5000, nodes: [node] },
 ];
 
@@ -108,6 +121,8 @@ describe("codec", () => {
     ["short MSG", TYPE.MSG, Buffer.alloc(7), "MSG: body of 7 bytes, need 8"],
     ["sequence over 2^53", TYPE.MSG, Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]), "above 2^53"],
     ["PUSH_ACK with trailing bytes", TYPE.PUSH_ACK, Buffer.alloc(9), "expected 8"],
+    ["short HEARTBEAT", TYPE.HEARTBEAT, Buffer.alloc(36), "HEARTBEAT: body of 36 bytes, need 37"],
+    ["HEARTBEAT with a reason over 500 bytes", TYPE.HEARTBEAT, Buffer.alloc(37 + 501), "at most 537"],
     [
       "ACK claiming a billion replies",
       TYPE.ACK,

@@ -233,10 +233,12 @@ export class HeartbeatProbe implements Probe {
     const detail = { nodeId: this.nodeId, state: h.state, load: h.load, seq: h.seq };
     const latency = this.rtt ?? 0;
     if (h.state === "draining") {
-      return { status: "warn", kind: "overloaded", message: "node is draining", latency, detail };
+      const message = h.reason ? `node is draining: ${h.reason}` : "node is draining";
+      return { status: "warn", kind: "overloaded", message, latency, detail };
     }
     if (h.state === "degraded") {
-      return { status: "warn", kind: "overloaded", message: "node reports itself degraded", latency, detail };
+      const message = h.reason ? `node reports itself degraded: ${h.reason}` : "node reports itself degraded";
+      return { status: "warn", kind: "overloaded", message, latency, detail };
     }
     return { status: "pass", message: `heartbeat ${h.seq}`, latency, detail };
   }

@@ -9,6 +9,7 @@ import { LifelineNode } from "../../../src/node/node.ts";
 import { MemoryStore } from "../../../src/store/memory.ts";
 import { until } from "../../support/node-client.ts";
 import { faultyProxy } from "../../support/proxy.ts";
+import { unpluggable } from "../../support/unpluggable-store.ts";
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -66,6 +67,22 @@ describe("heartbeat probe", () => {
     const results = engine.history("n")!.results.length;
     await new Promise((r) => setTimeout(r, 500));
     expect(engine.history("n")!.results.length).toBeGreaterThan(results + 2); // one per heartbeat
+  });
+
+  it("a node whose store is unavailable is degraded, with the node's reason in the result", async () => {
+    const store = unpluggable(new MemoryStore());
+    const n = new LifelineNode({ id: "hb2", port: 0, store, app: echoApp, storeCheckInterval: 20 });
+    await n.start();
+    cleanups.push(() => n.stop());
+    const { engine } = watch(n.address);
+    await until(() => engine.target("n")?.state === "healthy", 5000);
+    store.down = true;
+    await until(() => engine.target("n")?.state === "degraded", 5000);
+    const last = engine.target("n")!.checks[0]!.last!;
+    expect(last).toMatchObject({ status: "warn", kind: "overloaded" });
+    expect(last.message).toBe("node reports itself degraded: store unavailable: test://unpluggable");
+    store.down = false;
+    await until(() => engine.target("n")?.state === "healthy", 5000);
   });
 
   it("a node that goes away (connection closed, reconnect refused) is down at once, kind refused", async () => {
