@@ -52,7 +52,7 @@ describe("a node whose store becomes unavailable", () => {
     store.down = false;
     await until(() => node.state === "healthy", 5000, "healthy again");
     expect(node.reason).toBeUndefined();
-    expect(node.heartbeatFrame().reason).toBeUndefined();
+    expect(node.heartbeatFrame()).not.toHaveProperty("reason");
     expect((await fetch(`${admin.url}/readyz`)).status).toBe(200);
     expect(states).toEqual(["degraded", "healthy"]);
 
