@@ -59,7 +59,11 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--advertise <host:port>", "address clients should use (default: the listening one)")
     .option("--peers <list>", "other nodes, host:port,... (watched with heartbeats; pushed to clients)")
-    .option("--store <url>", "memory | sqlite:PATH (default ./lifeline.db); also LIFELINE_STORE")
+    .option(
+      "--store <url>",
+      "memory | sqlite:PATH (default ./lifeline.db) | redis[s]://[:PW@]HOST:PORT/DB | " +
+        "redis+sentinel://HOST:PORT,…/MASTER (?prefix=NAME); also LIFELINE_STORE",
+    )
     .option("--app <name>", "echo | pubsub | path of a module exporting an app", "echo")
     .option("--session-ttl <ms>", "how long a session survives without a connection")
     .option("--drain-deadline <ms>", "longest wait for clients to move on shutdown")
