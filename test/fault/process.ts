@@ -15,6 +15,8 @@ export interface StartOptions {
   name?: string;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** "pipe" to write to the child's stdin (`handle.proc.stdin`); default "ignore". */
+  stdin?: "pipe" | "ignore";
 }
 
 export interface Exit {
@@ -163,7 +165,7 @@ export function startProcess(cmd: string, args: readonly string[], opts: StartOp
   const spawnOpts: SpawnOptions = {
     cwd: opts.cwd,
     env: opts.env ?? process.env,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [opts.stdin ?? "ignore", "pipe", "pipe"],
     detached: true, // own process group: signalled as a group, not hit by the terminal's Ctrl-C
   };
   const proc = spawn(cmd, args, spawnOpts);
