@@ -51,37 +51,36 @@
  * DIR/detection.json, .md and .svg (median time to `down`, fault × variant; DIR:
  * bench/results).
  */
-import { randomUUID } from "node:crypto";
 import os from "node:os";
-import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { join } from "node:path";
 import { addRule, blackhole, type Undo } from "../test/fault/iptables.ts";
+import { canUseNamespaces, type Namespace } from "../test/fault/netns.ts";
+import { type CommonOptions, numberArg, parseBenchArgs, pickList } from "./lib/args.ts";
 import {
-  canUseNamespaces,
-  cleanupLeftovers,
-  createNamespace,
-  listNamespaces,
-  type Namespace,
-} from "../test/fault/netns.ts";
-import {
-  type NodeChild,
-  pgrep,
+  guard,
+  Interrupted,
+  interrupted,
+  leftBehind,
+  leftovers,
+  type RunningNode,
   repoRoot,
   runBenchmark,
   runMarker,
-  spawnNode,
+  startNode,
   stillRunning,
   stopAll,
   stopChild,
 } from "./lib/children.ts";
-import { machineCpuPercent, readMachineCpu } from "./lib/proc.ts";
+import { benchNamespace, namespaceLeft, whereRun } from "./lib/namespace.ts";
+import { measureRun, type RunMeasured } from "./lib/proc.ts";
 import { Progress } from "./lib/progress.ts";
-import { type Cell, hostInfo, markdownTable, num, writeResults } from "./lib/report.ts";
+import type { RunStart } from "./lib/report.ts";
+import { type Cell, markdownHeader, markdownTable, num, runFields, writeResults } from "./lib/report.ts";
 import { type Distribution, distribution } from "./lib/stats.ts";
 import { barChart, writeChart } from "./lib/svg-chart.ts";
+import { MONITOR_VARIANTS, type MonitorVariant, type StateLine, WatcherProcess } from "./lib/watcher.ts";
 
 const NAME = "detection";
-const BIN = join(repoRoot, "bin", "lifeline.js");
 const WATCHER = join(repoRoot, "bench", "lib", "detection-watcher.ts");
 /** Namespaces of this benchmark: `lldt-PID-N` (cleanupLeftovers knows them by the dead pid). */
 const NS_PREFIX = "lldt-";
@@ -94,38 +93,14 @@ const NETWORK_FAULTS: readonly Fault[] = ["drop", "slow-connect"];
 const VARIANTS = ["heartbeat", "tcp", "classic"] as const;
 type Variant = (typeof VARIANTS)[number];
 
-interface VariantInfo {
-  label: string;
-  profile: "lan" | "classic";
-  enginePerTarget: boolean;
-  address: (port: number) => string;
-  describe: string;
-}
+const VARIANT_INFO: Record<Variant, MonitorVariant> = MONITOR_VARIANTS;
 
-const VARIANT_INFO: Record<Variant, VariantInfo> = {
-  heartbeat: {
-    label: "lan + heartbeat",
-    profile: "lan",
-    enginePerTarget: false,
-    address: (port) => `lifeline://127.0.0.1:${port}`,
-    describe: "lifeline://127.0.0.1:PORT (heartbeat 500 ms, suspectPhi 2, downPhi 8: the defaults), lan",
-  },
-  tcp: {
-    label: "lan + tcp",
-    profile: "lan",
-    enginePerTarget: false,
-    address: (port) => `tcp://127.0.0.1:${port}`,
-    describe:
-      "tcp://127.0.0.1:PORT, lan defaults (interval 2 s, fastInterval 500 ms, timeout 1–8 s adaptive, patience, fall 3)",
-  },
-  classic: {
-    label: "classic",
-    profile: "classic",
-    enginePerTarget: true,
-    address: (port) => `tcp://127.0.0.1:${port}`,
-    describe:
-      "tcp://127.0.0.1:PORT, --profile classic (fixed 2 s timeout, interval 3 s, fall 1, sequential), an engine per node",
-  },
+/** Each variant, as the results describe it. */
+const DESCRIBE: Record<Variant, string> = {
+  heartbeat: "lifeline://127.0.0.1:PORT (heartbeat 500 ms, suspectPhi 2, downPhi 8: the defaults), lan",
+  tcp: "tcp://127.0.0.1:PORT, lan defaults (interval 2 s, fastInterval 500 ms, timeout 1–8 s adaptive, patience, fall 3)",
+  classic:
+    "tcp://127.0.0.1:PORT, --profile classic (fixed 2 s timeout, interval 3 s, fall 1, sequential), an engine per node",
 };
 
 const FAULT_TITLES: Record<Fault, string> = {
@@ -163,109 +138,31 @@ const USAGE = `usage: npx tsx bench/${NAME}.ts [options]
   --out DIR          results directory (default bench/results)
   --run-id ID        tag for this run's child processes (default: random)`;
 
-class UsageError extends Error {}
-
-interface Options {
+interface Options extends CommonOptions {
   trials: number;
-  quick: boolean;
   faults: Fault[];
   parallel: number;
   slowWindowMs: number;
-  out: string;
-  runId: string;
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      trials: { type: "string" },
-      quick: { type: "boolean", default: false },
-      faults: { type: "string" },
-      parallel: { type: "string" },
-      "slow-window": { type: "string" },
-      out: { type: "string" },
-      "run-id": { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const int = (name: string, v: string | undefined, fallback: number, min = 1): number => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
-    return n;
-  };
-  let faults: Fault[] = [...FAULTS];
-  if (values.faults !== undefined) {
-    const ids = values.faults.split(",").map((s) => s.trim());
-    const unknown = ids.filter((id) => !(FAULTS as readonly string[]).includes(id));
-    if (unknown.length > 0 || ids.length === 0)
-      throw new UsageError(`--faults: unknown ${unknown.join(", ")} (known: ${FAULTS.join(", ")})`);
-    faults = FAULTS.filter((f) => ids.includes(f));
-  }
-  const quick = values.quick === true;
+  const { values, common } = parseBenchArgs(argv, USAGE, ["trials", "faults", "parallel", "slow-window"]);
   return {
-    trials: int("trials", values.trials, quick ? 3 : 20),
-    quick,
-    faults,
-    parallel: int("parallel", values.parallel, 8),
-    slowWindowMs: int("slow-window", values["slow-window"], 6000, 100),
-    out: resolve(values.out ?? join(repoRoot, "bench", "results")),
-    runId: values["run-id"] ?? randomUUID().slice(0, 8),
+    ...common,
+    trials: numberArg("trials", values.trials, common.quick ? 3 : 20),
+    faults: values.faults === undefined ? [...FAULTS] : pickList("faults", values.faults, FAULTS),
+    parallel: numberArg("parallel", values.parallel, 8),
+    slowWindowMs: numberArg("slow-window", values["slow-window"], 6000, { min: 100 }),
   };
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("LIFELINE_")) env[k] = v;
-  return env;
-}
-
-/** Rejects if `child` exits before `p` settles, or after `ms`. */
-function guard<T>(p: Promise<T>, child: NodeChild, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    child.exited.then((code) => {
-      throw new Error(`${child.name} exited (${code}) before ${what}:\n${child.stderrTail.join("\n")}`);
-    }),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${child.name}: no ${what} within ${ms / 1000} s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 const allPids: number[] = [];
 const progress = new Progress();
-let interrupted = false;
-
-class Interrupted extends Error {
-  constructor() {
-    super("interrupted");
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // Monitors
-
-/** A `state` line of the watcher: one transition of one target. */
-interface StateLine {
-  id: string;
-  from: string;
-  to: string;
-  /** Wall-clock ms of the transition (the engine's Date.now()). */
-  at: number;
-  kind?: string;
-  errno?: string;
-  reason: string;
-}
 
 interface UnwatchedLine {
   id: string;
@@ -278,10 +175,7 @@ interface UnwatchedLine {
 }
 
 /** A detection-watcher child (one variant): add and remove targets, follow their transitions. */
-class Watcher {
-  readonly child: NodeChild;
-  readonly states: StateLine[] = [];
-  readonly ready: Promise<void>;
+class Watcher extends WatcherProcess {
   private readonly listeners = new Set<() => void>();
   private readonly pendingUnwatch = new Map<string, (u: UnwatchedLine) => void>();
   maxLag = 0;
@@ -292,37 +186,27 @@ class Watcher {
     ns: Namespace | undefined,
   ) {
     const info = VARIANT_INFO[variant];
-    let onReady: () => void = () => {};
-    this.ready = new Promise((r) => {
-      onReady = r;
+    super({
+      name: `monitor (${info.label})`,
+      script: WATCHER,
+      variant: info,
+      runId,
+      ns,
+      pids: allPids,
+      log: (line) => progress.log(line),
     });
-    const args = ["--profile", info.profile, ...(info.enginePerTarget ? ["--engine-per-target"] : [])];
-    this.child = spawnNode(`monitor (${info.label})`, WATCHER, [...args, runMarker(runId)], {
-      env: childEnv(),
-      ...(ns ? { wrap: ["ip", "netns", "exec", ns.name] } : {}),
-      onLine: (msg) => {
-        if (msg.type === "ready") onReady();
-        else if (msg.type === "state") {
-          this.states.push(msg as unknown as StateLine);
-          for (const l of [...this.listeners]) l();
-        } else if (msg.type === "unwatched") {
-          const u = msg as unknown as UnwatchedLine;
-          this.pendingUnwatch.get(u.id)?.(u);
-          this.pendingUnwatch.delete(u.id);
-        } else if (msg.type === "tick") this.maxLag = Math.max(this.maxLag, Number(msg.lag) || 0);
-        else if (msg.type === "error") progress.log(`monitor (${info.label}): ${String(msg.message)}`);
-      },
-    });
-    allPids.push(this.child.pid);
-    this.ready = guard(this.ready, this.child, 60_000, "ready");
   }
 
-  private send(cmd: Record<string, unknown>): void {
-    this.child.child.stdin?.write(`${JSON.stringify(cmd)}\n`);
+  protected override onState(): void {
+    for (const l of [...this.listeners]) l();
   }
 
-  watch(id: string, port: number): void {
-    this.send({ cmd: "watch", id, address: VARIANT_INFO[this.variant].address(port) });
+  protected override onMessage(msg: Record<string, unknown>): void {
+    if (msg.type === "unwatched") {
+      const u = msg as unknown as UnwatchedLine;
+      this.pendingUnwatch.get(u.id)?.(u);
+      this.pendingUnwatch.delete(u.id);
+    } else if (msg.type === "tick") this.maxLag = Math.max(this.maxLag, Number(msg.lag) || 0);
   }
 
   unwatch(id: string): Promise<UnwatchedLine> {
@@ -346,7 +230,7 @@ class Watcher {
     return new Promise((resolvePromise, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const check = () => {
-        if (interrupted) return finish(() => reject(new Interrupted()));
+        if (interrupted()) return finish(() => reject(new Interrupted()));
         const hit = this.of(id, since).find((s) => s.to === to);
         if (hit) finish(() => resolvePromise(hit));
       };
@@ -370,47 +254,9 @@ class Watcher {
 // ---------------------------------------------------------------------------------------
 // Nodes
 
-interface RunningNode {
-  child: NodeChild;
-  port: number;
-}
-
 /** Starts `lifeline node` (memory store, echo app) on port 0, on the host or in `ns`. */
-async function startNode(label: string, runId: string, ns: Namespace | undefined): Promise<RunningNode> {
-  let gotPort: (port: number) => void = () => {};
-  const portP = new Promise<number>((r) => {
-    gotPort = r;
-  });
-  const child = spawnNode(
-    `node ${label}`,
-    BIN,
-    [
-      "node",
-      "--id",
-      `${runId}-${label}`,
-      "--port",
-      "0",
-      "--store",
-      "memory",
-      "--app",
-      "echo",
-      "--admin",
-      "off",
-      "--log-level",
-      "warn",
-    ],
-    {
-      env: childEnv(),
-      nodeArgs: [], // bin/lifeline.js registers tsx itself
-      ...(ns ? { wrap: ["ip", "netns", "exec", ns.name] } : {}),
-      onLine: (msg) => {
-        if (msg.type === "listening") gotPort(Number(msg.port));
-      },
-    },
-  );
-  allPids.push(child.pid);
-  const port = await guard(portP, child, 60_000, "its listening line");
-  return { child, port };
+function startTrialNode(label: string, runId: string, ns: Namespace | undefined): Promise<RunningNode> {
+  return startNode({ name: `node ${label}`, id: `${runId}-${label}`, adminOff: true, ns, pids: allPids });
 }
 
 /** SIGKILL (after SIGCONT, in case it is stopped); resolves once it has exited. */
@@ -483,17 +329,17 @@ function observeMs(fault: Fault, opts: Options): number {
 }
 
 async function runTrial(fault: Fault, index: number, ctx: Context): Promise<Trial> {
-  if (interrupted) throw new Interrupted();
+  if (interrupted()) throw new Interrupted();
   const id = `${fault}-${index}`;
   const ws = VARIANTS.map((v) => ctx.watchers[v]);
   const setActive = (what: string) => ctx.active.set(id, what);
   setActive("starting");
-  const node = await startNode(id, ctx.opts.runId, ctx.ns);
+  const node = await startTrialNode(id, ctx.opts.runId, ctx.ns);
   let undo: Undo | undefined;
   let windowEnd: Promise<void> | undefined;
   try {
     const since = ws.map((w) => w.mark());
-    for (const w of ws) w.watch(id, node.port);
+    for (const w of ws) w.watch(id, `127.0.0.1:${node.port}`);
     setActive("connecting");
     const healthy = await Promise.all(ws.map((w, i) => w.waitFor(id, "healthy", since[i]!, HEALTHY_WITHIN)));
     healthy.forEach((h, i) => {
@@ -507,7 +353,7 @@ async function runTrial(fault: Fault, index: number, ctx: Context): Promise<Tria
     setActive("settling");
     const settleMs = SETTLE_MS + Math.random() * SETTLE_JITTER_MS;
     await sleep(settleMs);
-    if (interrupted) throw new Interrupted();
+    if (interrupted()) throw new Interrupted();
 
     setActive("fault");
     const marks = ws.map((w) => w.mark());
@@ -922,22 +768,12 @@ function markdown(
   healthy: HealthySummary[],
   trials: Trial[],
   opts: Options,
-  meta: {
-    command: string;
-    host: Record<string, unknown>;
-    elapsedS: number;
-    machineCpu: number;
-    where: string;
-  },
+  run: RunStart,
+  meta: RunMeasured & { where: string },
 ): string {
   const faults = facts.map((f) => f.fault);
-  const { host } = meta;
   const lines = [
-    `# ${NAME}`,
-    "",
-    `Command: \`${meta.command}\`  `,
-    `Date: ${new Date().toISOString()}  `,
-    `Host: node ${host.node}, ${host.platform}, ${host.cpus} CPUs (${host.cpuModel}), load ${JSON.stringify(host.loadavg)}  `,
+    ...markdownHeader(run, true),
     `Run: ${opts.trials} trials per fault, ${opts.parallel} at a time, ${num(meta.elapsedS)} s in all, in ${meta.where}; ` +
       `the machine's CPU use over the run: ${num(meta.machineCpu)} % of ${os.cpus().length * 100} % (all processes)`,
     "",
@@ -956,7 +792,7 @@ function markdown(
     "Variants (three monitor processes, bench/lib/detection-watcher.ts: HealthEngines built as",
     "`lifeline monitor` builds them, targets added and removed as by a reload):",
     "",
-    ...VARIANTS.map((v) => `- \`${VARIANT_INFO[v].label}\`: ${VARIANT_INFO[v].describe}`),
+    ...VARIANTS.map((v) => `- \`${VARIANT_INFO[v].label}\`: ${DESCRIBE[v]}`),
     "",
     "Each trial: a fresh `lifeline node --store memory --app echo` child, watched by the three monitors",
     "at once. The fault comes 2–5 s after all three saw the node healthy (a random phase against the",
@@ -1022,24 +858,8 @@ async function cleanup(): Promise<void> {
   await namespace?.destroy();
 }
 
-/** Children of this run still running: by pid, by the run's marker and by node id. */
-function leftovers(runId: string): number[] {
-  return [...new Set([...stillRunning(allPids), ...pgrep(runMarker(runId)), ...pgrep(`--id ${runId}-`)])];
-}
-
-async function main(): Promise<number> {
-  let opts: Options;
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  const command = `npx tsx bench/${NAME}.ts ${process.argv.slice(2).join(" ")}`.trim();
-  const host = hostInfo();
-  const startedAt = new Date().toISOString();
-  const t0 = performance.now();
-  const machine0 = readMachineCpu();
+async function main(opts: Options, run: RunStart): Promise<number> {
+  const measured = measureRun();
 
   const wantsNetwork = opts.faults.some((f) => NETWORK_FAULTS.includes(f));
   const noNamespace = canUseNamespaces();
@@ -1055,12 +875,8 @@ async function main(): Promise<number> {
 
   // Everything runs in the namespace when there can be one (the network faults need it; the
   // others run there too, so that every fault is measured in the same place).
-  if (noNamespace === undefined) {
-    const removed = await cleanupLeftovers(NS_PREFIX);
-    if (removed.length > 0) progress.log(`removed namespaces of an earlier run: ${removed.join(", ")}`);
-    namespace = await createNamespace(NS_PREFIX);
-  }
-  const where = namespace ? `network namespace ${namespace.name}` : "the host";
+  if (noNamespace === undefined) namespace = await benchNamespace(NS_PREFIX, progress);
+  const where = whereRun(namespace);
 
   progress.update("starting the monitors and the healthy node…");
   const watchers = {} as Record<Variant, Watcher>;
@@ -1068,9 +884,9 @@ async function main(): Promise<number> {
   await Promise.all(VARIANTS.map((v) => watchers[v].ready));
 
   const healthyLabel = "healthy";
-  const healthyNode = await startNode(healthyLabel, opts.runId, namespace);
+  const healthyNode = await startTrialNode(healthyLabel, opts.runId, namespace);
   const healthySince = VARIANTS.map((v) => watchers[v].mark());
-  for (const v of VARIANTS) watchers[v].watch(healthyLabel, healthyNode.port);
+  for (const v of VARIANTS) watchers[v].watch(healthyLabel, `127.0.0.1:${healthyNode.port}`);
   const healthyFrom = await Promise.all(
     VARIANTS.map(async (v, i) => {
       const ok = await watchers[v].waitFor(healthyLabel, "healthy", healthySince[i]!, HEALTHY_WITHIN);
@@ -1112,37 +928,24 @@ async function main(): Promise<number> {
   const namespaceName = namespace?.name ?? null;
   await cleanup();
   progress.clear();
-  const elapsedS = (performance.now() - t0) / 1000;
-  const machineCpu = machineCpuPercent(machine0, readMachineCpu(), os.cpus().length);
+  const { elapsedS, machineCpu } = measured();
 
   const skippedOf = (f: Fault) => (NETWORK_FAULTS.includes(f) ? networkSkipped : undefined);
   const summaries = opts.faults.flatMap((f) => VARIANTS.map((v) => summarize(f, v, trials, skippedOf(f))));
   const facts = opts.faults.map((f) => faultFacts(f, trials, opts, skippedOf(f)));
-  const left = leftovers(opts.runId);
-  const leftNamespaces = namespaceName && listNamespaces().includes(namespaceName) ? [namespaceName] : [];
-  const md = markdown(summaries, facts, healthy, trials, opts, {
-    command,
-    host,
-    elapsedS,
-    machineCpu,
-    where,
-  });
+  // Children of this run still running: by pid, by the run's marker and by node id.
+  const left = leftovers(allPids, [runMarker(opts.runId), `--id ${opts.runId}-`]);
+  const leftNamespaces = namespaceLeft(namespaceName);
+  const md = markdown(summaries, facts, healthy, trials, opts, run, { elapsedS, machineCpu, where });
   const json = {
-    bench: NAME,
-    command,
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    elapsedSeconds: elapsedS,
-    machineCpuPercent: machineCpu,
-    host,
-    loadavgAtEnd: hostInfo().loadavg,
+    ...runFields(run, { elapsedS, machineCpu }),
     settings: {
       trials: opts.trials,
       quick: opts.quick,
       parallel: opts.parallel,
       faults: opts.faults,
       runId: opts.runId,
-      variants: Object.fromEntries(VARIANTS.map((v) => [v, VARIANT_INFO[v].describe])),
+      variants: Object.fromEntries(VARIANTS.map((v) => [v, DESCRIBE[v]])),
       settleMs: [SETTLE_MS, SETTLE_MS + SETTLE_JITTER_MS],
       observeMs: Object.fromEntries(opts.faults.map((f) => [f, observeMs(f, opts)])),
       slowWindowMs: opts.slowWindowMs,
@@ -1179,21 +982,7 @@ async function main(): Promise<number> {
   const n = notes(summaries, facts, healthy, trials, opts);
   if (n.length > 0) process.stdout.write(`\n${n.join("\n")}\n`);
   progress.log(`results: ${paths.join(", ")}`);
-  if (left.length > 0 || leftNamespaces.length > 0) {
-    progress.log(
-      `error: left behind: processes ${left.join(", ") || "none"}; namespaces ${leftNamespaces.join(", ") || "none"}`,
-    );
-    return 1;
-  }
-  return 0;
+  return leftBehind(progress, left, leftNamespaces);
 }
 
-runBenchmark({
-  name: NAME,
-  main,
-  cleanup,
-  log: (line) => progress.log(line),
-  onInterrupt: () => {
-    interrupted = true;
-  },
-});
+runBenchmark({ name: NAME, usage: USAGE, parse: parseOptions, main, cleanup, progress });

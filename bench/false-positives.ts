@@ -51,37 +51,39 @@
  * verdicts per target-hour, disturbance × variant; DIR: --out, else bench/results — except for
  * a `--quick` run without --out, which only prints: a smoke run must not replace the results).
  */
-import { randomUUID } from "node:crypto";
 import os from "node:os";
-import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { join } from "node:path";
 import { addRule, type Undo } from "../test/fault/iptables.ts";
+import { canUseNamespaces, type Namespace } from "../test/fault/netns.ts";
+import { type CommonOptions, parseBenchArgs, pickList, UsageError } from "./lib/args.ts";
 import {
-  canUseNamespaces,
-  cleanupLeftovers,
-  createNamespace,
-  listNamespaces,
-  type Namespace,
-} from "../test/fault/netns.ts";
-import {
-  killAllSync,
+  childEnv,
+  guard,
+  Interrupted,
+  inNamespace,
+  interrupted,
+  leftBehind,
+  leftovers,
   liveChildren,
   type NodeChild,
-  pgrep,
+  type RunningNode,
   repoRoot,
+  runBenchmark,
   runMarker,
   spawnNode,
-  stillRunning,
+  startNode,
   stopAll,
 } from "./lib/children.ts";
 import { DEFAULT_SPIKES } from "./lib/latency-proxy.ts";
-import { machineCpuPercent, readMachineCpu } from "./lib/proc.ts";
+import { benchNamespace, namespaceLeft, whereRun } from "./lib/namespace.ts";
+import { measureRun, type RunMeasured } from "./lib/proc.ts";
 import { Progress } from "./lib/progress.ts";
-import { type Cell, hostInfo, markdownTable, num, writeResults } from "./lib/report.ts";
+import type { RunStart } from "./lib/report.ts";
+import { type Cell, markdownHeader, markdownTable, num, runFields, writeResults } from "./lib/report.ts";
 import { barChart, writeChart } from "./lib/svg-chart.ts";
+import { MONITOR_VARIANTS, type MonitorVariant, type StateLine, WatcherProcess } from "./lib/watcher.ts";
 
 const NAME = "false-positives";
-const BIN = join(repoRoot, "bin", "lifeline.js");
 const WATCHER = join(repoRoot, "bench", "lib", "false-positive-watcher.ts");
 const PROXY = join(repoRoot, "bench", "lib", "latency-proxy.ts");
 /** Namespaces of this benchmark: `llfp-PID-N` (cleanupLeftovers knows them by the dead pid). */
@@ -98,48 +100,23 @@ const VARIANTS = ["heartbeat", "tcp", "classic"] as const;
 const STALL_VARIANTS = [...VARIANTS, "heartbeatNoLocal"] as const;
 type Variant = (typeof STALL_VARIANTS)[number];
 
-interface VariantInfo {
-  label: string;
-  profile: "lan" | "classic";
-  enginePerTarget: boolean;
-  localHealthOff?: boolean;
-  address: (hostPort: string) => string;
-  describe: string;
-}
-
-const VARIANT_INFO: Record<Variant, VariantInfo> = {
-  heartbeat: {
-    label: "lan + heartbeat",
-    profile: "lan",
-    enginePerTarget: false,
-    address: (hp) => `lifeline://${hp}`,
-    describe: "lifeline://127.0.0.1:PORT (heartbeat 500 ms, suspectPhi 2, downPhi 8: the defaults), lan",
-  },
-  tcp: {
-    label: "lan + tcp",
-    profile: "lan",
-    enginePerTarget: false,
-    address: (hp) => `tcp://${hp}`,
-    describe:
-      "tcp://127.0.0.1:PORT, lan defaults (interval 2 s, fastInterval 500 ms, timeout 1–8 s adaptive, patience, fall 3, rise 2)",
-  },
-  classic: {
-    label: "classic",
-    profile: "classic",
-    enginePerTarget: true,
-    address: (hp) => `tcp://${hp}`,
-    describe:
-      "tcp://127.0.0.1:PORT, --profile classic (fixed 2 s timeout, interval 3 s, fall 1, rise 1, local health off), an engine per target",
-  },
+const VARIANT_INFO: Record<Variant, MonitorVariant> = {
+  ...MONITOR_VARIANTS,
   heartbeatNoLocal: {
+    ...MONITOR_VARIANTS.heartbeat,
     label: "lan + heartbeat, local health off",
-    profile: "lan",
-    enginePerTarget: false,
     localHealthOff: true,
-    address: (hp) => `lifeline://${hp}`,
-    describe:
-      "stall only: lan + heartbeat with `monitor.localHealth.enabled: false` (stalls not measured, not discounted)",
   },
+};
+
+/** Each variant, as the results describe it. */
+const DESCRIBE: Record<Variant, string> = {
+  heartbeat: "lifeline://127.0.0.1:PORT (heartbeat 500 ms, suspectPhi 2, downPhi 8: the defaults), lan",
+  tcp: "tcp://127.0.0.1:PORT, lan defaults (interval 2 s, fastInterval 500 ms, timeout 1–8 s adaptive, patience, fall 3, rise 2)",
+  classic:
+    "tcp://127.0.0.1:PORT, --profile classic (fixed 2 s timeout, interval 3 s, fall 1, rise 1, local health off), an engine per target",
+  heartbeatNoLocal:
+    "stall only: lan + heartbeat with `monitor.localHealth.enabled: false` (stalls not measured, not discounted)",
 };
 
 const variantsOf = (d: Disturbance): readonly Variant[] => (d === "stall" ? STALL_VARIANTS : VARIANTS);
@@ -164,41 +141,24 @@ const USAGE = `usage: npx tsx bench/${NAME}.ts [options]
   --out DIR          results directory (default bench/results; a --quick run without it writes none)
   --run-id ID        tag for this run's child processes (default: random)`;
 
-class UsageError extends Error {}
-
-interface Options {
+interface Options extends Omit<CommonOptions, "out"> {
   minutes: number;
-  quick: boolean;
   targets: number;
   disturbances: Disturbance[];
   loss: number;
   oneWay: boolean;
   /** undefined: a quick run without --out, which writes no files. */
   out: string | undefined;
-  runId: string;
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      minutes: { type: "string" },
-      quick: { type: "boolean", default: false },
-      targets: { type: "string" },
-      disturbances: { type: "string" },
-      loss: { type: "string" },
-      "one-way": { type: "boolean", default: false },
-      out: { type: "string" },
-      "run-id": { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const quick = values.quick === true;
+  const { values, common } = parseBenchArgs(
+    argv,
+    USAGE,
+    ["minutes", "targets", "disturbances", "loss"],
+    ["one-way"],
+  );
+  const quick = common.quick;
   let minutes = quick ? 1 : 10;
   if (values.minutes !== undefined) {
     minutes = Number(values.minutes);
@@ -213,14 +173,11 @@ function parseOptions(argv: string[]): Options {
   }
   let disturbances: Disturbance[] = [...DISTURBANCES];
   if (values.disturbances !== undefined) {
-    const ids = values.disturbances
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean);
-    const unknown = ids.filter((id) => !(DISTURBANCES as readonly string[]).includes(id));
-    if (unknown.length > 0)
-      throw new UsageError(`--disturbances: unknown ${unknown.join(", ")} (known: ${OPTIONAL.join(", ")})`);
-    disturbances = DISTURBANCES.filter((d) => d === "control" || ids.includes(d));
+    const picked = pickList("disturbances", values.disturbances, DISTURBANCES, {
+      known: OPTIONAL,
+      skipEmpty: true,
+    });
+    disturbances = DISTURBANCES.filter((d) => d === "control" || picked.includes(d));
   }
   let loss = 0.2;
   if (values.loss !== undefined) {
@@ -228,65 +185,24 @@ function parseOptions(argv: string[]): Options {
     if (!(loss >= 0 && loss <= 1)) throw new UsageError("--loss must be a probability in [0, 1]");
   }
   return {
+    ...common,
     minutes,
-    quick,
     targets,
     disturbances,
     loss,
-    oneWay: values["one-way"] === true,
-    out:
-      values.out !== undefined ? resolve(values.out) : quick ? undefined : join(repoRoot, "bench", "results"),
-    runId: values["run-id"] ?? randomUUID().slice(0, 8),
+    oneWay: values["one-way"],
+    out: values.out === undefined && quick ? undefined : common.out,
   };
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 const between = ([lo, hi]: [number, number]) => lo + (hi - lo) * Math.random();
 
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("LIFELINE_")) env[k] = v;
-  return env;
-}
-
-/** Rejects if `child` exits before `p` settles, or after `ms`. */
-function guard<T>(p: Promise<T>, child: NodeChild, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    child.exited.then((code) => {
-      throw new Error(`${child.name} exited (${code}) before ${what}:\n${child.stderrTail.join("\n")}`);
-    }),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${child.name}: no ${what} within ${ms / 1000} s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 const allPids: number[] = [];
 const progress = new Progress();
-let interrupted = false;
-
-class Interrupted extends Error {
-  constructor() {
-    super("interrupted");
-  }
-}
-
-const wrapIn = (ns: Namespace | undefined) => (ns ? { wrap: ["ip", "netns", "exec", ns.name] } : {});
 
 // ---------------------------------------------------------------------------------------
 // Monitors
-
-interface StateLine {
-  id: string;
-  from: string;
-  to: string;
-  at: number;
-  kind?: string;
-  errno?: string;
-  reason: string;
-}
 
 interface ResultLine {
   id: string;
@@ -307,14 +223,11 @@ interface StallLine {
 type Role = "calm" | "stall";
 
 /** A false-positive-watcher child: one variant, watching its targets; it can be made to stall. */
-class Watcher {
-  readonly child: NodeChild;
-  readonly states: StateLine[] = [];
+class Watcher extends WatcherProcess {
   readonly results: ResultLine[] = [];
   readonly stalls: StallLine[] = [];
   /** Event-loop delay per 5 s tick: [wall ms, max lag ms]. */
   readonly lags: Array<[number, number]> = [];
-  readonly ready: Promise<void>;
   /** `down` transitions so far, by target id (for the progress line). */
   readonly downs = new Map<string, number>();
 
@@ -325,61 +238,30 @@ class Watcher {
     ns: Namespace | undefined,
   ) {
     const info = VARIANT_INFO[variant];
-    let onReady: () => void = () => {};
-    const ready = new Promise<void>((r) => {
-      onReady = r;
+    super({
+      name: `monitor (${info.label}, ${role})`,
+      script: WATCHER,
+      variant: info,
+      args: [`--role=${role}`],
+      runId,
+      ns,
+      pids: allPids,
+      log: (line) => progress.log(line),
     });
-    const args = [
-      "--profile",
-      info.profile,
-      ...(info.enginePerTarget ? ["--engine-per-target"] : []),
-      ...(info.localHealthOff ? ["--local-health-off"] : []),
-      `--role=${role}`,
-      runMarker(runId),
-    ];
-    this.child = spawnNode(`monitor (${info.label}, ${role})`, WATCHER, args, {
-      env: childEnv(),
-      ...wrapIn(ns),
-      onLine: (msg) => {
-        switch (msg.type) {
-          case "ready":
-            onReady();
-            break;
-          case "state": {
-            const s = msg as unknown as StateLine;
-            this.states.push(s);
-            if (s.to === "down") this.downs.set(s.id, (this.downs.get(s.id) ?? 0) + 1);
-            break;
-          }
-          case "result":
-            this.results.push(msg as unknown as ResultLine);
-            break;
-          case "stalled":
-            this.stalls.push(msg as unknown as StallLine);
-            break;
-          case "tick":
-            this.lags.push([Date.now(), Number(msg.lag) || 0]);
-            break;
-          case "error":
-            progress.log(`${this.child.name}: ${String(msg.message)}`);
-            break;
-        }
-      },
-    });
-    allPids.push(this.child.pid);
-    this.ready = guard(ready, this.child, 60_000, "ready");
+  }
+
+  protected override onState(s: StateLine): void {
+    if (s.to === "down") this.downs.set(s.id, (this.downs.get(s.id) ?? 0) + 1);
+  }
+
+  protected override onMessage(msg: Record<string, unknown>): void {
+    if (msg.type === "result") this.results.push(msg as unknown as ResultLine);
+    else if (msg.type === "stalled") this.stalls.push(msg as unknown as StallLine);
+    else if (msg.type === "tick") this.lags.push([Date.now(), Number(msg.lag) || 0]);
   }
 
   get label(): string {
     return VARIANT_INFO[this.variant].label;
-  }
-
-  private send(cmd: Record<string, unknown>): void {
-    this.child.child.stdin?.write(`${JSON.stringify(cmd)}\n`);
-  }
-
-  watch(id: string, hostPort: string): void {
-    this.send({ cmd: "watch", id, address: VARIANT_INFO[this.variant].address(hostPort) });
   }
 
   stall(ms: number): void {
@@ -390,7 +272,7 @@ class Watcher {
   waitHealthy(id: string, ms: number): Promise<void> {
     const seen = new Promise<void>((resolvePromise, reject) => {
       const poll = setInterval(() => {
-        if (interrupted) {
+        if (interrupted()) {
           clearInterval(poll);
           reject(new Interrupted());
         } else if (this.states.some((s) => s.id === id && s.to === "healthy")) {
@@ -412,48 +294,9 @@ class Watcher {
 // ---------------------------------------------------------------------------------------
 // Targets, proxy, loss
 
-interface RunningNode {
-  label: string;
-  child: NodeChild;
-  port: number;
-}
-
 /** Starts `lifeline node` (memory store, echo app) on port 0, on the host or in `ns`. */
-async function startNode(label: string, runId: string, ns: Namespace | undefined): Promise<RunningNode> {
-  let gotPort: (port: number) => void = () => {};
-  const portP = new Promise<number>((r) => {
-    gotPort = r;
-  });
-  const child = spawnNode(
-    `node ${label}`,
-    BIN,
-    [
-      "node",
-      "--id",
-      `${runId}-${label}`,
-      "--port",
-      "0",
-      "--store",
-      "memory",
-      "--app",
-      "echo",
-      "--admin",
-      "off",
-      "--log-level",
-      "warn",
-    ],
-    {
-      env: childEnv(),
-      nodeArgs: [], // bin/lifeline.js registers tsx itself
-      ...wrapIn(ns),
-      onLine: (msg) => {
-        if (msg.type === "listening") gotPort(Number(msg.port));
-      },
-    },
-  );
-  allPids.push(child.pid);
-  const port = await guard(portP, child, 60_000, "its listening line");
-  return { label, child, port };
+function startTarget(label: string, runId: string, ns: Namespace | undefined): Promise<RunningNode> {
+  return startNode({ name: `node ${label}`, id: `${runId}-${label}`, adminOff: true, ns, pids: allPids });
 }
 
 interface SpikeLine {
@@ -487,7 +330,7 @@ async function startProxy(
     ["--targets", targets.map((p) => `127.0.0.1:${p}`).join(","), runMarker(runId)],
     {
       env: childEnv(),
-      ...wrapIn(ns),
+      ...inNamespace(ns),
       onLine: (msg) => {
         if (msg.type === "listening") gotPorts(msg.proxies as Array<{ target: string; port: number }>);
         else if (msg.type === "spike") spikes.push(msg as unknown as SpikeLine);
@@ -829,23 +672,13 @@ function markdown(
   rows: Row[],
   facts: Facts,
   opts: Options,
-  meta: {
-    command: string;
-    host: Record<string, unknown>;
-    elapsedS: number;
-    machineCpu: number;
-    where: string;
-  },
+  run: RunStart,
+  meta: RunMeasured & { where: string },
 ): string {
-  const { host } = meta;
   const disturbances = [...new Set(rows.map((r) => r.disturbance))];
   const [sLo, sHi] = DEFAULT_SPIKES.spikeMs;
   const lines = [
-    `# ${NAME}`,
-    "",
-    `Command: \`${meta.command}\`  `,
-    `Date: ${new Date().toISOString()}  `,
-    `Host: node ${host.node}, ${host.platform}, ${host.cpus} CPUs (${host.cpuModel}), load ${JSON.stringify(host.loadavg)}  `,
+    ...markdownHeader(run, true),
     `Run: ${num(facts.windowS / 60, 1)} minutes counted (${num(meta.elapsedS)} s in all), ${opts.targets} healthy ` +
       `targets per disturbance, all disturbances and all three monitors at once, in ${meta.where}; the machine's ` +
       `CPU use over the run: ${num(meta.machineCpu)} % of ${os.cpus().length * 100} % (all processes)`,
@@ -879,7 +712,7 @@ function markdown(
     "Variants (monitor processes, bench/lib/false-positive-watcher.ts: HealthEngines built as",
     "`lifeline monitor` builds them):",
     "",
-    ...STALL_VARIANTS.map((v) => `- \`${VARIANT_INFO[v].label}\`: ${VARIANT_INFO[v].describe}`),
+    ...STALL_VARIANTS.map((v) => `- \`${VARIANT_INFO[v].label}\`: ${DESCRIBE[v]}`),
     "",
     "Columns: `results` counted by the engine (a heartbeat, or a check's answer or timeout; a patient",
     "attempt's provisional timeout is a failed result of its own), `failed` of them, `discounted`: results",
@@ -932,11 +765,6 @@ async function cleanup(): Promise<void> {
   await namespace?.destroy();
 }
 
-/** Children of this run still running: by pid, by the run's marker and by node id. */
-function leftovers(runId: string): number[] {
-  return [...new Set([...stillRunning(allPids), ...pgrep(runMarker(runId)), ...pgrep(`--id ${runId}-`)])];
-}
-
 /** Stalls the stalled monitors one after the other, round after round, until stopped. */
 function stallLoop(watchers: Watcher[]): { done: Promise<void>; stop: () => void } {
   let stopped = false;
@@ -970,30 +798,15 @@ function stallLoop(watchers: Watcher[]): { done: Promise<void>; stop: () => void
   };
 }
 
-async function main(): Promise<number> {
-  let opts: Options;
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  const command = `npx tsx bench/${NAME}.ts ${process.argv.slice(2).join(" ")}`.trim();
-  const host = hostInfo();
-  const startedAt = new Date().toISOString();
-  const t0 = performance.now();
-  const machine0 = readMachineCpu();
+async function main(opts: Options, run: RunStart): Promise<number> {
+  const measured = measureRun();
   const has = (d: Disturbance) => opts.disturbances.includes(d);
 
   const noNamespace = canUseNamespaces();
   const lossSkipped = has("loss") ? noNamespace : undefined;
   if (lossSkipped) progress.log(`${NAME}: skipping loss: ${lossSkipped}; the rest runs on the host`);
-  if (noNamespace === undefined) {
-    const removed = await cleanupLeftovers(NS_PREFIX);
-    if (removed.length > 0) progress.log(`removed namespaces of an earlier run: ${removed.join(", ")}`);
-    namespace = await createNamespace(NS_PREFIX);
-  }
-  const where = namespace ? `network namespace ${namespace.name}` : "the host";
+  if (noNamespace === undefined) namespace = await benchNamespace(NS_PREFIX, progress);
+  const where = whereRun(namespace);
   const running = opts.disturbances.filter((d) => d !== "loss" || !lossSkipped);
   progress.log(
     `${NAME}: ${num(opts.minutes, 1)} min, ${opts.targets} targets per disturbance (${running.join(", ")}), ` +
@@ -1007,8 +820,8 @@ async function main(): Promise<number> {
   const nodes = new Map<string, RunningNode>();
   for (const d of nodeGroups)
     for (const id of ids(d)) {
-      if (interrupted) throw new Interrupted();
-      nodes.set(id, await startNode(id, opts.runId, namespace));
+      if (interrupted()) throw new Interrupted();
+      nodes.set(id, await startTarget(id, opts.runId, namespace));
     }
   let proxy: RunningProxy | undefined;
   if (running.includes("latency")) {
@@ -1078,7 +891,7 @@ async function main(): Promise<number> {
     progress.update(`${num(left)} s left · down (heartbeat/tcp/classic): ${downs}`);
   };
   while (Date.now() < endAt) {
-    if (interrupted) throw new Interrupted();
+    if (interrupted()) throw new Interrupted();
     show();
     await sleep(Math.min(1000, endAt - Date.now()));
   }
@@ -1099,8 +912,7 @@ async function main(): Promise<number> {
   const namespaceName = namespace?.name ?? null;
   await cleanup();
   progress.clear();
-  const elapsedS = (performance.now() - t0) / 1000;
-  const machineCpu = machineCpuPercent(machine0, readMachineCpu(), os.cpus().length);
+  const { elapsedS, machineCpu } = measured();
 
   const rows: Row[] = opts.disturbances.flatMap((d) =>
     variantsOf(d).map((v) => {
@@ -1129,9 +941,10 @@ async function main(): Promise<number> {
       STALL_VARIANTS.map((v) => [v, stalled[v]!.stalls.filter((s) => s.start >= from && s.start <= to)]),
     ) as Record<Variant, StallLine[]>;
 
-  const left = leftovers(opts.runId);
-  const leftNamespaces = namespaceName && listNamespaces().includes(namespaceName) ? [namespaceName] : [];
-  const md = markdown(rows, facts, opts, { command, host, elapsedS, machineCpu, where });
+  // Children of this run still running: by pid, by the run's marker and by node id.
+  const left = leftovers(allPids, [runMarker(opts.runId), `--id ${opts.runId}-`]);
+  const leftNamespaces = namespaceLeft(namespaceName);
+  const md = markdown(rows, facts, opts, run, { elapsedS, machineCpu, where });
   const transitions = (w: Watcher | undefined, d: Disturbance) =>
     w
       ? w.states
@@ -1139,14 +952,7 @@ async function main(): Promise<number> {
           .map((s) => ({ ...s, at: s.at - from }))
       : [];
   const json = {
-    bench: NAME,
-    command,
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    elapsedSeconds: elapsedS,
-    machineCpuPercent: machineCpu,
-    host,
-    loadavgAtEnd: hostInfo().loadavg,
+    ...runFields(run, { elapsedS, machineCpu }),
     settings: {
       minutes: opts.minutes,
       quick: opts.quick,
@@ -1157,7 +963,7 @@ async function main(): Promise<number> {
       latency: DEFAULT_SPIKES,
       stall: { ms: STALL_MS, everyMs: STALL_EVERY_MS, staggerMs: STALL_STAGGER_MS },
       runId: opts.runId,
-      variants: Object.fromEntries(STALL_VARIANTS.map((v) => [v, VARIANT_INFO[v].describe])),
+      variants: Object.fromEntries(STALL_VARIANTS.map((v) => [v, DESCRIBE[v]])),
     },
     where,
     namespace: namespaceName,
@@ -1196,43 +1002,11 @@ async function main(): Promise<number> {
     progress.log(`error: children died during the run: ${died.join("; ")}`);
     return 1;
   }
-  if (left.length > 0 || leftNamespaces.length > 0) {
-    progress.log(
-      `error: left behind: processes ${left.join(", ") || "none"}; namespaces ${leftNamespaces.join(", ") || "none"}`,
-    );
-    return 1;
-  }
-  return 0;
+  return leftBehind(progress, left, leftNamespaces);
 }
 
 // Every exit path stops the children and removes the namespace (and with it the iptables
 // rules): normal end, errors, Ctrl-C, SIGTERM; and a SIGKILL to any surviving child when the
 // process exits at all (the fault harness deletes its namespaces on exit as well). Each child
 // also exits when its stdin closes.
-process.on("exit", killAllSync);
-let signals = 0;
-const onSignal = (signal: NodeJS.Signals) => {
-  interrupted = true;
-  if (++signals > 1) {
-    killAllSync();
-    process.exit(130);
-  }
-  progress.log(`${NAME}: ${signal}, stopping child processes…`);
-  void cleanup().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
-};
-process.on("SIGINT", onSignal);
-process.on("SIGTERM", onSignal);
-process.on("SIGHUP", onSignal);
-
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  async (err: unknown) => {
-    if (!interrupted) {
-      progress.log(`${NAME}: ${err instanceof Error ? err.message : String(err)}`);
-      await cleanup();
-      process.exit(1);
-    }
-  },
-);
+runBenchmark({ name: NAME, usage: USAGE, parse: parseOptions, main, cleanup, progress });

@@ -33,25 +33,27 @@
  * all. `--quick`: N=100, S=3, warm-up 1 s. Prints a Markdown table on stdout and writes DIR/monitor-scale.json, .md and two
  * charts, monitor-scale.svg (CPU) and monitor-scale-rate.svg (probes/s) (DIR: bench/results).
  */
-import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { type CommonOptions, numberArg, parseBenchArgs, pickList, UsageError } from "./lib/args.ts";
 import {
+  childEnv,
+  guard,
+  interrupted,
+  leftBehind,
+  leftovers,
   type NodeChild,
-  pgrep,
   repoRoot,
   runBenchmark,
   runMarker,
   spawnNode,
-  stillRunning,
   stopAll,
   stopChild,
 } from "./lib/children.ts";
 import { type ProcSample, ProcSampler } from "./lib/proc.ts";
 import { Progress } from "./lib/progress.ts";
-import { hostInfo, markdownTable, num, writeResults } from "./lib/report.ts";
+import { markdownHeader, markdownTable, num, type RunStart, runFields, writeResults } from "./lib/report.ts";
 import { timeWaitOn } from "./lib/sockets.ts";
 import { barChart, writeChart } from "./lib/svg-chart.ts";
 
@@ -119,77 +121,48 @@ const USAGE = `usage: npx tsx bench/monitor-scale.ts [options]
   --out DIR           results directory (default bench/results)
   --run-id ID         tag for this run's child processes (default: random)`;
 
-class UsageError extends Error {}
-
-interface Options {
+interface Options extends CommonOptions {
   targets: number[];
   /** Undefined: the default for each target count (secondsFor). */
   seconds: number | undefined;
   warmup: number;
   interval: number;
-  quick: boolean;
   variants: Variant[];
   maxInFlight: number | undefined;
-  out: string;
-  runId: string;
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      targets: { type: "string" },
-      seconds: { type: "string" },
-      warmup: { type: "string" },
-      interval: { type: "string" },
-      quick: { type: "boolean", default: false },
-      variants: { type: "string" },
-      "max-in-flight": { type: "string" },
-      out: { type: "string" },
-      "run-id": { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const int = (name: string, v: string | undefined, fallback: number, min = 1): number => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
-    return n;
-  };
-  const quick = values.quick === true;
-  let variants = VARIANTS;
-  if (values.variants !== undefined) {
-    const ids = values.variants.split(",").map((s) => s.trim());
-    const unknown = ids.filter((id) => !VARIANTS.some((v) => v.id === id));
-    if (unknown.length > 0 || ids.length === 0)
-      throw new UsageError(`--variants: unknown ${unknown.join(", ")} (known: ${VARIANTS.map((v) => v.id)})`);
-    variants = VARIANTS.filter((v) => ids.includes(v.id));
-  }
+  const { values, common } = parseBenchArgs(argv, USAGE, [
+    "targets",
+    "seconds",
+    "warmup",
+    "interval",
+    "variants",
+    "max-in-flight",
+  ]);
+  const quick = common.quick;
+  const variants =
+    values.variants === undefined
+      ? VARIANTS
+      : pickList("variants", values.variants, VARIANTS, { id: (v) => v.id });
   const maxInFlight = values["max-in-flight"];
   const targets =
     values.targets === undefined
       ? quick
         ? [100]
         : [1000, 10_000]
-      : values.targets.split(",").map((t) => int("targets", t.trim(), 0));
-  const interval = int("interval", values.interval, 1000, 10);
+      : values.targets.split(",").map((t) => numberArg("targets", t.trim(), 0));
+  const interval = numberArg("interval", values.interval, 1000, { min: 10 });
   if (interval < 100 && variants.some((v) => v.kind === "heartbeat"))
     throw new UsageError("--interval below 100 ms: a node sends heartbeats at most every 100 ms");
   return {
+    ...common,
     targets,
-    seconds: values.seconds === undefined ? (quick ? 3 : undefined) : int("seconds", values.seconds, 1),
-    warmup: int("warmup", values.warmup, quick ? 1 : 2, 0),
+    seconds: values.seconds === undefined ? (quick ? 3 : undefined) : numberArg("seconds", values.seconds, 1),
+    warmup: numberArg("warmup", values.warmup, quick ? 1 : 2, { min: 0 }),
     interval,
-    quick,
     variants,
-    maxInFlight: maxInFlight === undefined ? undefined : int("max-in-flight", maxInFlight, 0),
-    out: resolve(values.out ?? join(repoRoot, "bench", "results")),
-    runId: values["run-id"] ?? randomUUID().slice(0, 8),
+    maxInFlight: maxInFlight === undefined ? undefined : numberArg("max-in-flight", maxInFlight, 0),
   };
 }
 
@@ -293,30 +266,9 @@ interface VariantResult {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
-/** Rejects if `child` exits before `p` settles, or after `ms`. */
-function guard<T>(p: Promise<T>, child: NodeChild, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    child.exited.then((code) => {
-      throw new Error(`${child.name} exited (${code}) before ${what}:\n${child.stderrTail.join("\n")}`);
-    }),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${child.name}: no ${what} within ${ms / 1000} s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("LIFELINE_")) env[k] = v;
-  return { ...env, ...extra };
-}
-
 const allPids: number[] = [];
 const tempDirs: string[] = [];
 const progress = new Progress();
-let interrupted = false;
 
 interface Server {
   kind: Variant["kind"];
@@ -371,7 +323,7 @@ async function startServer(
     ports: [],
     counter: undefined,
     child: spawnNode(name, join(repoRoot, script), [...args, runMarker(opts.runId)], {
-      env: childEnv({}),
+      env: childEnv(),
       nofile,
       onLine: (msg) => {
         if (msg.type === "ports") gotPorts(msg.ports as number[]);
@@ -463,7 +415,7 @@ async function runVariant(
   const step = async (what: string): Promise<void> => {
     second++;
     await sleep(t0 + second * 1000 - performance.now());
-    if (interrupted) throw new Error("interrupted");
+    if (interrupted()) throw new Error("interrupted");
     const s = sampler.sample();
     if (!s) throw new Error(`${mon.name} (pid ${mon.pid}) has gone:\n${mon.stderrTail.join("\n")}`);
     const tick = lastTick;
@@ -705,22 +657,13 @@ function charts(results: VariantResult[], opts: Options): Record<keyof typeof CH
   };
 }
 
-function markdown(
-  results: VariantResult[],
-  opts: Options,
-  command: string,
-  host: Record<string, unknown>,
-): string {
+function markdown(results: VariantResult[], opts: Options, run: RunStart): string {
   const seconds = opts.targets.map((n) => `${secondsFor(n, opts)} s at ${n}`).join(", ");
   const hbShare = opts.targets
     .filter((n) => n > HEARTBEAT_PORTS)
     .map((n) => `${n} targets share ${HEARTBEAT_PORTS} ports, ${Math.ceil(n / HEARTBEAT_PORTS)} per port`);
   const lines = [
-    `# ${NAME}`,
-    "",
-    `Command: \`${command}\`  `,
-    `Date: ${new Date().toISOString()}  `,
-    `Host: node ${host.node}, ${host.platform}, ${host.cpus} CPUs (${host.cpuModel}), load ${JSON.stringify(host.loadavg)}  `,
+    ...markdownHeader(run, true),
     `Measured window per variant: ${seconds}, each after a warm-up of at least ${opts.warmup} s ` +
       `(until every target has had about one result, at most ${opts.warmup + MAX_EXTRA_WARMUP} s)`,
     "",
@@ -766,22 +709,7 @@ async function cleanup(): Promise<void> {
   for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-/** Children of this run still running: by pid, and by the run's marker (pgrep -f). */
-function leftovers(runId: string): number[] {
-  return [...new Set([...stillRunning(allPids), ...pgrep(runMarker(runId))])];
-}
-
-async function main(): Promise<number> {
-  let opts: Options;
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  const command = `npx tsx bench/${NAME}.ts ${process.argv.slice(2).join(" ")}`.trim();
-  const host = hostInfo();
-  const startedAt = new Date().toISOString();
+async function main(opts: Options, run: RunStart): Promise<number> {
   progress.log(
     `${NAME}: ${opts.targets.join(", ")} targets, ${opts.interval} ms interval, ` +
       `${opts.targets.map((n) => `${secondsFor(n, opts)} s`).join(", ")} per variant, ` +
@@ -822,15 +750,11 @@ async function main(): Promise<number> {
   await cleanup();
   progress.clear();
 
-  const left = leftovers(opts.runId);
-  const md = markdown(results, opts, command, host);
+  // Children of this run still running: by pid, and by the run's marker (pgrep -f).
+  const left = leftovers(allPids, [runMarker(opts.runId)]);
+  const md = markdown(results, opts, run);
   const json = {
-    bench: NAME,
-    command,
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    host,
-    loadavgAtEnd: hostInfo().loadavg,
+    ...runFields(run),
     settings: {
       targets: opts.targets,
       seconds: Object.fromEntries(opts.targets.map((n) => [n, secondsFor(n, opts)])),
@@ -852,19 +776,7 @@ async function main(): Promise<number> {
   const n = notes(results);
   if (n.length > 0) process.stdout.write(`\n${n.join("\n")}\n`);
   progress.log(`results: ${paths.join(", ")}`);
-  if (left.length > 0) {
-    progress.log(`error: child processes still running: ${left.join(", ")}`);
-    return 1;
-  }
-  return 0;
+  return leftBehind(progress, left);
 }
 
-runBenchmark({
-  name: NAME,
-  main,
-  cleanup,
-  log: (line) => progress.log(line),
-  onInterrupt: () => {
-    interrupted = true;
-  },
-});
+runBenchmark({ name: NAME, usage: USAGE, parse: parseOptions, main, cleanup, progress });

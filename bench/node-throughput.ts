@@ -30,31 +30,28 @@
  * .md, and two charts, node-throughput.svg (msgs/s) and node-throughput-latency.svg (DIR:
  * bench/results).
  */
-import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { ProtocolConnection } from "../src/client/connection.ts";
 import type { Message } from "../src/protocol/messages.ts";
+import { type CommonOptions, numberArg, parseBenchArgs, pickList, UsageError } from "./lib/args.ts";
 import {
-  type NodeChild,
-  pgrep,
-  repoRoot,
+  interrupted,
+  leftBehind,
+  leftovers,
   runBenchmark,
-  spawnNode,
-  stillRunning,
+  startNode,
   stopAll,
   stopChild,
 } from "./lib/children.ts";
 import { machineCpuPercent, ProcSampler, readMachineCpu } from "./lib/proc.ts";
 import { Progress } from "./lib/progress.ts";
-import { hostInfo, markdownTable, num, writeResults } from "./lib/report.ts";
+import { markdownHeader, markdownTable, num, type RunStart, runFields, writeResults } from "./lib/report.ts";
 import { quantile } from "./lib/stats.ts";
 import { barChart, writeChart } from "./lib/svg-chart.ts";
 
 const NAME = "node-throughput";
-const BIN = join(repoRoot, "bin", "lifeline.js");
 const STORES = ["memory", "sqlite"] as const;
 type StoreKind = (typeof STORES)[number];
 
@@ -72,9 +69,7 @@ const USAGE = `usage: npx tsx bench/${NAME}.ts [options]
   --out DIR        results directory (default bench/results)
   --run-id ID      tag for this run's child processes (default: random)`;
 
-class UsageError extends Error {}
-
-interface Options {
+interface Options extends CommonOptions {
   seconds: number;
   warmup: number;
   window: number;
@@ -84,57 +79,26 @@ interface Options {
   stores: StoreKind[];
   payload: number;
   sqliteDir: string;
-  quick: boolean;
-  out: string;
-  runId: string;
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      seconds: { type: "string" },
-      warmup: { type: "string" },
-      window: { type: "string" },
-      clients: { type: "string" },
-      classic: { type: "string" },
-      stores: { type: "string" },
-      payload: { type: "string" },
-      "sqlite-dir": { type: "string" },
-      quick: { type: "boolean", default: false },
-      out: { type: "string" },
-      "run-id": { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const number = (name: string, v: string | undefined, fallback: number, min: number, int: boolean) => {
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || (int && !Number.isInteger(n)))
-      throw new UsageError(`--${name} must be ${int ? "an integer" : "a number"} >= ${min}`);
-    return n;
-  };
-  const quick = values.quick === true;
-  const clients = (values.clients ?? "1,10,100")
-    .split(",")
-    .map((s) => number("clients", s.trim(), 0, 1, true));
-  let stores: StoreKind[] = [...STORES];
-  if (values.stores !== undefined) {
-    const ids = values.stores.split(",").map((s) => s.trim());
-    const unknown = ids.filter((id) => !(STORES as readonly string[]).includes(id));
-    if (unknown.length > 0)
-      throw new UsageError(`--stores: unknown ${unknown.join(", ")} (known: ${STORES})`);
-    stores = STORES.filter((s) => ids.includes(s));
-  }
+  const { values, common } = parseBenchArgs(argv, USAGE, [
+    "seconds",
+    "warmup",
+    "window",
+    "clients",
+    "classic",
+    "stores",
+    "payload",
+    "sqlite-dir",
+  ]);
+  const quick = common.quick;
+  const clients = (values.clients ?? "1,10,100").split(",").map((s) => numberArg("clients", s.trim(), 0));
   return {
-    seconds: number("seconds", values.seconds, quick ? 1 : 5, 0.1, false),
-    warmup: number("warmup", values.warmup, quick ? 0.5 : 1, 0, false),
-    window: number("window", values.window, 32, 1, true),
+    ...common,
+    seconds: numberArg("seconds", values.seconds, quick ? 1 : 5, { min: 0.1, integer: false }),
+    warmup: numberArg("warmup", values.warmup, quick ? 0.5 : 1, { min: 0, integer: false }),
+    window: numberArg("window", values.window, 32),
     clients,
     classic:
       values.classic === "none"
@@ -144,36 +108,13 @@ function parseOptions(argv: string[]): Options {
             if (!Number.isInteger(n) || n < 1) throw new UsageError(`--classic: bad client count ${v}`);
             return n;
           }),
-    stores,
-    payload: number("payload", values.payload, 100, 8, true),
+    stores: values.stores === undefined ? [...STORES] : pickList("stores", values.stores, STORES),
+    payload: numberArg("payload", values.payload, 100, { min: 8 }),
     sqliteDir: resolve(values["sqlite-dir"] ?? tmpdir()),
-    quick,
-    out: resolve(values.out ?? join(repoRoot, "bench", "results")),
-    runId: values["run-id"] ?? randomUUID().slice(0, 8),
   };
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
-
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("LIFELINE_")) env[k] = v;
-  return env;
-}
-
-/** Rejects if `child` exits before `p` settles, or after `ms`. */
-function guard<T>(p: Promise<T>, child: NodeChild, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    child.exited.then((code) => {
-      throw new Error(`${child.name} exited (${code}) before ${what}:\n${child.stderrTail.join("\n")}`);
-    }),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${child.name}: no ${what} within ${ms / 1000} s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** Latencies in ms, growing without reallocating per sample. */
 class Samples {
@@ -331,7 +272,6 @@ const tempDirs: string[] = [];
 /** Every temporary directory made, for the results (all are removed). */
 const madeDirs: string[] = [];
 const progress = new Progress();
-let interrupted = false;
 let openClients: BenchClient[] = [];
 
 async function runCell(store: StoreKind, clients: number, label: string, opts: Options): Promise<Cell> {
@@ -343,36 +283,12 @@ async function runCell(store: StoreKind, clients: number, label: string, opts: O
     url = `sqlite:${join(dir, "node.db")}`;
   }
   progress.update(`${label} starting the node…`);
-  let gotPort: (port: number) => void = () => {};
-  const portP = new Promise<number>((r) => {
-    gotPort = r;
+  const { child: node, port } = await startNode({
+    name: `node ${store}`,
+    id: `${opts.runId}-${store}-${clients}`,
+    store: url,
+    pids: allPids,
   });
-  const node = spawnNode(
-    `node ${store}`,
-    BIN,
-    [
-      "node",
-      "--id",
-      `${opts.runId}-${store}-${clients}`,
-      "--port",
-      "0",
-      "--store",
-      url,
-      "--app",
-      "echo",
-      "--log-level",
-      "warn",
-    ],
-    {
-      env: childEnv(),
-      nodeArgs: [], // bin/lifeline.js registers tsx itself
-      onLine: (msg) => {
-        if (msg.type === "listening") gotPort(Number(msg.port));
-      },
-    },
-  );
-  allPids.push(node.pid);
-  const port = await guard(portP, node, 60_000, "its listening line");
 
   progress.update(`${label} connecting ${clients} clients…`);
   const shared: Shared = {
@@ -402,7 +318,7 @@ async function runCell(store: StoreKind, clients: number, label: string, opts: O
 
   for (const c of list) c.fill();
   await sleep(opts.warmup * 1000);
-  if (interrupted) throw new Error("interrupted");
+  if (interrupted()) throw new Error("interrupted");
 
   const sampler = new ProcSampler(node.pid);
   const machine0 = readMachineCpu();
@@ -413,7 +329,7 @@ async function runCell(store: StoreKind, clients: number, label: string, opts: O
   const end = shared.to;
   for (let i = 1; performance.now() < end; i++) {
     await sleep(Math.min(end, t0 + i * 1000) - performance.now());
-    if (interrupted) throw new Error("interrupted");
+    if (interrupted()) throw new Error("interrupted");
     const s = sampler.sample();
     if (!s) throw new Error(`${node.name} (pid ${node.pid}) has gone:\n${node.stderrTail.join("\n")}`);
     const elapsed = (performance.now() - t0) / 1000;
@@ -584,13 +500,9 @@ function charts(cells: Cell[], opts: Options): Record<keyof typeof CHARTS, strin
   };
 }
 
-function markdown(cells: Cell[], opts: Options, command: string, host: Record<string, unknown>): string {
+function markdown(cells: Cell[], opts: Options, run: RunStart): string {
   const lines = [
-    `# ${NAME}`,
-    "",
-    `Command: \`${command}\`  `,
-    `Date: ${new Date().toISOString()}  `,
-    `Host: node ${host.node}, ${host.platform}, ${host.cpus} CPUs (${host.cpuModel}), load ${JSON.stringify(host.loadavg)}`,
+    ...markdownHeader(run),
     "",
     settingsLine(opts),
     "",
@@ -629,21 +541,7 @@ async function cleanup(): Promise<void> {
   for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-function leftovers(runId: string): number[] {
-  return [...new Set([...stillRunning(allPids), ...pgrep(`--id ${runId}-`)])];
-}
-
-async function main(): Promise<number> {
-  let opts: Options;
-  try {
-    opts = parseOptions(process.argv.slice(2));
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  const command = `npx tsx bench/${NAME}.ts ${process.argv.slice(2).join(" ")}`.trim();
-  const host = hostInfo();
-  const startedAt = new Date().toISOString();
+async function main(opts: Options, run: RunStart): Promise<number> {
   progress.log(`${NAME}: ${settingsLine(opts)} (run ${opts.runId})`);
   const cells: Cell[] = [];
   const total = opts.stores.length * (opts.clients.length + opts.classic.length);
@@ -667,15 +565,10 @@ async function main(): Promise<number> {
   await cleanup();
   progress.clear();
 
-  const left = leftovers(opts.runId);
-  const md = markdown(cells, opts, command, host);
+  const left = leftovers(allPids, [`--id ${opts.runId}-`]);
+  const md = markdown(cells, opts, run);
   const json = {
-    bench: NAME,
-    command,
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    host,
-    loadavgAtEnd: hostInfo().loadavg,
+    ...runFields(run),
     settings: {
       seconds: opts.seconds,
       warmupSeconds: opts.warmup,
@@ -700,21 +593,16 @@ async function main(): Promise<number> {
   const n = notes(cells);
   if (n.length > 0) process.stdout.write(`\n${n.join("\n")}\n`);
   progress.log(`results: ${paths.join(", ")}`);
-  if (left.length > 0) {
-    progress.log(`error: child processes still running: ${left.join(", ")}`);
-    return 1;
-  }
-  return 0;
+  return leftBehind(progress, left);
 }
 
 runBenchmark({
   name: NAME,
+  usage: USAGE,
+  parse: parseOptions,
   main,
   cleanup,
-  log: (line) => progress.log(line),
-  onInterrupt: () => {
-    interrupted = true;
-  },
+  progress,
   atExit: () => {
     for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   },

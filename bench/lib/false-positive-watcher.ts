@@ -28,66 +28,23 @@
  *   {"type":"error","message"}
  * Exits 0 on SIGTERM/SIGINT or when stdin closes (the parent has gone).
  */
-import { monitorEventLoopDelay } from "node:perf_hooks";
-import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
-import { PROFILE_NAMES, type ProfileName } from "../../src/config/profiles.ts";
-import { resolveConfig } from "../../src/config/resolve.ts";
-import { HealthEngine } from "../../src/health/engine.ts";
-import { defaultRegistry } from "../../src/health/probes/index.ts";
-import type { CheckResult, Transition } from "../../src/health/types.ts";
+import type { CheckResult } from "../../src/health/types.ts";
+import { serveCommands, WatchedEngines, watcherArgs, write } from "./watcher-engines.ts";
 
-const write = (obj: unknown) => process.stdout.write(`${JSON.stringify(obj)}\n`);
-
-const { values } = parseArgs({
-  options: {
-    profile: { type: "string", default: "lan" },
-    "engine-per-target": { type: "boolean", default: false },
-    "local-health-off": { type: "boolean", default: false },
-  },
-  strict: false, // the parent's run marker and role are passed too
+// The parent's run marker and role are passed too (watcherArgs is not strict).
+const { profile, perTarget, values } = watcherArgs("false-positive-watcher", {
+  "local-health-off": { type: "boolean", default: false },
 });
-const profile = String(values.profile) as ProfileName;
-if (!PROFILE_NAMES.includes(profile)) {
-  process.stderr.write(`false-positive-watcher: unknown profile ${profile}\n`);
-  process.exit(2);
-}
-const perTarget = values["engine-per-target"] === true;
 const localHealthOff = values["local-health-off"] === true;
 
 /** Longest stall accepted, ms: a typo must not hang the process for minutes. */
 const MAX_STALL_MS = 10_000;
 
-const registry = defaultRegistry();
-const addresses = new Map<string, string>();
-
-function config(ids: Iterable<string>) {
-  return resolveConfig(
-    {
-      profile,
-      log: { level: "silent" },
-      ...(localHealthOff ? { monitor: { localHealth: { enabled: false } } } : {}),
-      targets: [...ids].map((id) => ({ id, address: addresses.get(id)! })),
-    },
-    registry,
-  );
-}
-
-function newEngine(ids: Iterable<string>): HealthEngine {
-  const engine = new HealthEngine(config(ids), { registry });
-  engine.on("state", (t: Transition) => {
-    write({
-      type: "state",
-      id: t.target,
-      from: t.from,
-      to: t.to,
-      at: t.at,
-      kind: t.kind,
-      errno: t.errno,
-      reason: t.reason,
-    });
-  });
-  engine.on("result", (r: CheckResult) => {
+const engines = new WatchedEngines(
+  profile,
+  perTarget,
+  localHealthOff ? { monitor: { localHealth: { enabled: false } } } : {},
+  (r: CheckResult) => {
     write({
       type: "result",
       id: r.target,
@@ -99,22 +56,8 @@ function newEngine(ids: Iterable<string>): HealthEngine {
       late: r.late === true,
       latency: Math.round(r.latency),
     });
-  });
-  engine.start();
-  return engine;
-}
-
-const shared = perTarget ? undefined : newEngine([]);
-const engines = new Map<string, HealthEngine>();
-
-const delay = monitorEventLoopDelay({ resolution: 10 });
-delay.enable();
-write({ type: "ready", pid: process.pid, profile, enginePerTarget: perTarget, localHealthOff });
-
-const ticker = setInterval(() => {
-  write({ type: "tick", lag: delay.max / 1e6 });
-  delay.reset();
-}, 5000);
+  },
+);
 
 /** Blocks the event loop for `ms`: nothing else in this process runs meanwhile. */
 function stall(ms: number): void {
@@ -125,56 +68,15 @@ function stall(ms: number): void {
   write({ type: "stalled", requestedMs: ms, start, end: Date.now(), spins });
 }
 
-function onCommand(line: string): void {
-  let cmd: { cmd?: unknown; id?: unknown; address?: unknown; ms?: unknown };
-  try {
-    cmd = JSON.parse(line);
-  } catch {
-    write({ type: "error", message: `not JSON: ${line}` });
-    return;
-  }
-  if (cmd.cmd === "stall") {
+serveCommands({
+  engines,
+  ready: { profile, enginePerTarget: perTarget, localHealthOff },
+  onCommand: (cmd) => {
+    if (cmd.cmd !== "stall") return false;
     const ms = Number(cmd.ms);
-    if (!Number.isFinite(ms) || ms < 0 || ms > MAX_STALL_MS) {
+    if (!Number.isFinite(ms) || ms < 0 || ms > MAX_STALL_MS)
       write({ type: "error", message: `stall: ms must be in [0, ${MAX_STALL_MS}]` });
-      return;
-    }
-    stall(ms);
-    return;
-  }
-  if (cmd.cmd !== "watch") {
-    write({ type: "error", message: `unknown command ${String(cmd.cmd)}` });
-    return;
-  }
-  const id = String(cmd.id);
-  if (addresses.has(id)) {
-    write({ type: "error", message: `already watching ${id}` });
-    return;
-  }
-  addresses.set(id, String(cmd.address));
-  try {
-    if (shared) shared.apply(config(addresses.keys()));
-    else engines.set(id, newEngine([id]));
-  } catch (err) {
-    addresses.delete(id);
-    write({ type: "error", message: `cannot watch ${id}: ${(err as Error).message}` });
-    return;
-  }
-  write({ type: "watching", id });
-}
-
-let stopping = false;
-async function stop(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  clearInterval(ticker);
-  await Promise.all([shared, ...engines.values()].map((e) => e?.stop()));
-  process.exit(0);
-}
-
-const lines = createInterface({ input: process.stdin });
-lines.on("line", onCommand);
-lines.on("close", () => void stop());
-process.stdin.on("error", () => void stop());
-process.on("SIGTERM", () => void stop());
-process.on("SIGINT", () => void stop());
+    else stall(ms);
+    return true;
+  },
+});

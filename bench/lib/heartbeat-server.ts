@@ -15,22 +15,14 @@
  * Prints a `tick` line every second (connections accepted/open, heartbeats sent) and exits
  * on SIGTERM/SIGINT or when stdin closes (the parent has gone).
  */
-import net from "node:net";
-import { parseArgs } from "node:util";
+import type net from "node:net";
 import { ProtocolError } from "../../src/errors.ts";
 import { decodeMessage, encodeMessage } from "../../src/protocol/codec.ts";
 import { DEFAULT_MAX_FRAME, FrameParser } from "../../src/protocol/frame.ts";
 import { type Message, PROTOCOL_VERSION } from "../../src/protocol/messages.ts";
+import { connections, countFlag, servePorts } from "./port-server.ts";
 
-const { values } = parseArgs({
-  options: { ports: { type: "string", default: "100" } },
-  strict: false,
-});
-const portCount = Number(values.ports);
-if (!Number.isInteger(portCount) || portCount < 1) {
-  process.stderr.write(`heartbeat-server: bad --ports ${String(values.ports)}\n`);
-  process.exit(2);
-}
+const portCount = countFlag("heartbeat-server", "ports", 100);
 
 /** The node's defaults (src/node/options.ts NODE_DEFAULTS). */
 const HEARTBEAT_MIN = 100;
@@ -38,10 +30,6 @@ const HEARTBEAT_MAX = 60_000;
 const HANDSHAKE_TIMEOUT = 5000;
 const NODE_ID = `bench-hb-${process.pid}`;
 
-const write = (obj: unknown) => process.stdout.write(`${JSON.stringify(obj)}\n`);
-const servers: net.Server[] = [];
-const open = new Set<net.Socket>();
-let accepted = 0;
 let welcomed = 0;
 let heartbeats = 0;
 let pongs = 0;
@@ -49,8 +37,6 @@ let rejected = 0;
 let heartbeatSeq = 0;
 
 function onConnection(socket: net.Socket): void {
-  accepted++;
-  open.add(socket);
   socket.setNoDelay(true);
   const parser = new FrameParser(DEFAULT_MAX_FRAME);
   let timer: NodeJS.Timeout | undefined;
@@ -73,7 +59,7 @@ function onConnection(socket: net.Socket): void {
       seq: ++heartbeatSeq,
       sentAt: Date.now(),
       state: "healthy",
-      load: { connections: open.size, sessions: 0, lag: 0, queue: 0, cpu: 0 },
+      load: { connections: connections.open.size, sessions: 0, lag: 0, queue: 0, cpu: 0 },
     });
     timer = setTimeout(beat, every, every);
   };
@@ -124,54 +110,20 @@ function onConnection(socket: net.Socket): void {
   socket.on("close", () => {
     clearTimeout(handshake);
     clearTimeout(timer);
-    open.delete(socket);
   });
 }
 
-async function listenAll(): Promise<number[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < portCount; i++) {
-    const server = net.createServer(onConnection);
-    server.on("error", () => {});
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ port: 0, host: "127.0.0.1", backlog: 511 }, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    servers.push(server);
-    ports.push((server.address() as net.AddressInfo).port);
-  }
-  return ports;
-}
-
-let ticker: NodeJS.Timeout | undefined;
-let stopping = false;
-function stop(code = 0): void {
-  if (stopping) return;
-  stopping = true;
-  clearInterval(ticker);
-  for (const s of open) s.destroy();
-  for (const s of servers) s.close();
-  write({ type: "stopped", accepted, welcomed, heartbeats, pongs, rejected });
-  process.exit(code);
-}
-
-process.on("SIGTERM", () => stop(0));
-process.on("SIGINT", () => stop(0));
-process.stdin.on("end", () => stop(0));
-process.stdin.on("error", () => stop(0));
-process.stdin.resume();
-
-try {
-  const ports = await listenAll();
-  write({ type: "ports", pid: process.pid, ports });
-  ticker = setInterval(
-    () => write({ type: "tick", accepted, welcomed, open: open.size, heartbeats, pongs, rejected }),
-    1000,
-  );
-} catch (err) {
-  process.stderr.write(`heartbeat-server: ${String(err)}\n`);
-  stop(1);
-}
+await servePorts({
+  name: "heartbeat-server",
+  count: portCount,
+  onConnection,
+  tick: () => ({
+    accepted: connections.accepted,
+    welcomed,
+    open: connections.open.size,
+    heartbeats,
+    pongs,
+    rejected,
+  }),
+  stopped: () => ({ accepted: connections.accepted, welcomed, heartbeats, pongs, rejected }),
+});

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import os from "node:os";
 
 /**
  * Process statistics from /proc (Linux), read from outside the process measured so the
@@ -127,4 +128,21 @@ export function machineCpuPercent(
 ): number {
   if (!a || !b || b.total <= a.total) return Number.NaN;
   return ((b.busy - a.busy) / (b.total - a.total)) * 100 * cores;
+}
+
+/** A run's length and the machine's CPU use over it (all processes, % of one core). */
+export interface RunMeasured {
+  elapsedS: number;
+  machineCpu: number;
+}
+
+/** Starts measuring a run: the function returned says how long it has run, and the machine's
+ *  CPU use meanwhile. */
+export function measureRun(): () => RunMeasured {
+  const t0 = performance.now();
+  const machine0 = readMachineCpu();
+  return () => ({
+    elapsedS: (performance.now() - t0) / 1000,
+    machineCpu: machineCpuPercent(machine0, readMachineCpu(), os.cpus().length),
+  });
 }

@@ -35,6 +35,48 @@ export function hostInfo(): Record<string, unknown> {
   };
 }
 
+/** How a benchmark run started (runBenchmark gives it to the benchmark's main). */
+export interface RunStart {
+  /** The benchmark's name. */
+  name: string;
+  /** The command that ran it, as given. */
+  command: string;
+  host: Record<string, unknown>;
+  startedAt: string;
+}
+
+/**
+ * The first fields of a results file: what ran, when and where; with `measured`, the run's
+ * length and the machine's CPU use over it (all processes, % of one core).
+ */
+export function runFields(
+  run: RunStart,
+  measured?: { elapsedS: number; machineCpu: number },
+): Record<string, unknown> {
+  return {
+    bench: run.name,
+    command: run.command,
+    startedAt: run.startedAt,
+    finishedAt: new Date().toISOString(),
+    ...(measured ? { elapsedSeconds: measured.elapsedS, machineCpuPercent: measured.machineCpu } : {}),
+    host: run.host,
+    loadavgAtEnd: hostInfo().loadavg,
+  };
+}
+
+/** The first lines of a results .md: title, command, date and host — with a line break after
+ *  the host when `more` lines follow in the same paragraph. */
+export function markdownHeader(run: RunStart, more = false): string[] {
+  const { host } = run;
+  return [
+    `# ${run.name}`,
+    "",
+    `Command: \`${run.command}\`  `,
+    `Date: ${new Date().toISOString()}  `,
+    `Host: node ${host.node}, ${host.platform}, ${host.cpus} CPUs (${host.cpuModel}), load ${JSON.stringify(host.loadavg)}${more ? "  " : ""}`,
+  ];
+}
+
 /** Writes NAME.json and NAME.md into `dir` (created if needed); returns their paths. */
 export function writeResults(dir: string, name: string, json: unknown, markdown: string): string[] {
   mkdirSync(dir, { recursive: true });
