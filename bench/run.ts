@@ -3,8 +3,8 @@
  * a child `npx tsx` process, one after the other; remaining arguments are passed through.
  *
  *   npm run bench                          every benchmark
- *   npm run bench -- monitor-scale         one (several: monitor-scale,other)
- *   npm run bench -- monitor-scale --quick ...with its own options
+ *   npm run bench -- probe-cost         one (several: probe-cost,other)
+ *   npm run bench -- probe-cost --quick ...with its own options
  *   npm run bench -- --quick               every benchmark, each with --quick
  *   npm run bench -- --list                the names
  *

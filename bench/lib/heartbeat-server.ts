@@ -1,5 +1,5 @@
 /**
- * Benchmark heartbeat server (a child of bench/monitor-scale.ts): a stand-in for many
+ * Benchmark heartbeat server (a child of bench/probe-cost.ts): a stand-in for many
  * Lifeline nodes that speaks the node side of the monitor's protocol, and nothing else.
  *
  *   node --import tsx bench/lib/heartbeat-server.ts --ports 1000

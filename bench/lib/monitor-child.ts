@@ -1,5 +1,5 @@
 /**
- * Benchmark monitor (a child of bench/monitor-scale.ts): builds a HealthEngine exactly as
+ * Benchmark monitor (a child of bench/probe-cost.ts): builds a HealthEngine exactly as
  * `lifeline monitor` does (src/cli/monitor.ts: default registry, loadConfig from a file
  * plus LIFELINE_* environment, a logger at the configured level) and runs it.
  *

@@ -1,5 +1,5 @@
 /**
- * Benchmark target server (a child of bench/monitor-scale.ts): listens on COUNT loopback
+ * Benchmark target server (a child of bench/probe-cost.ts): listens on COUNT loopback
  * ports (port 0 each), prints `{"type":"ports","ports":[...]}` on stdout, then accepts
  * connections and ignores them — the peer's close or reset just destroys the socket.
  *

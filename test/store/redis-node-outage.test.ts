@@ -11,7 +11,7 @@ import { LifelineNode } from "../../src/node/node.ts";
 import { RedisStore } from "../../src/store/redis.ts";
 import { parseRedisUrl } from "../../src/store/redis-url.ts";
 import { until } from "../support/node-client.ts";
-import { type RedisServer, redisSkipReason, startRedis } from "../support/redis-server.ts";
+import { type RedisServer, redisSkipReason, startRedis } from "../../bench/lib/redis-server.ts";
 
 describe.skipIf(redisSkipReason !== undefined)("a node whose Redis goes away", () => {
   let server: RedisServer;

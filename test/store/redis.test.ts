@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore, type RedisStoreOptions } from "../../src/store/redis.ts";
 import { parseRedisUrl } from "../../src/store/redis-url.ts";
-import { type RedisServer, redisSkipReason, startRedis } from "../support/redis-server.ts";
+import { type RedisServer, redisSkipReason, startRedis } from "../../bench/lib/redis-server.ts";
 import { storeContract } from "./contract.ts";
 import {
   commit,

@@ -68,12 +68,12 @@ function parseTable(text: string): Array<Record<string, string>> {
   return lines.slice(2).map((l) => Object.fromEntries(cells(l).map((c, i) => [headers[i], c])));
 }
 
-describe("bench/monitor-scale.ts", () => {
+describe("bench/probe-cost.ts", () => {
   it("runs the four variants in a quick run, prints the table, draws the charts and leaves no process behind", async () => {
     const runId = `vitest-${process.pid}-${Date.now()}`;
     const r = await runScript(
       [
-        "bench/monitor-scale.ts",
+        "bench/probe-cost.ts",
         "--quick",
         "--targets",
         "50",
@@ -111,13 +111,13 @@ describe("bench/monitor-scale.ts", () => {
       expect(tw.heartbeat).toBe("0");
     }
 
-    const json = JSON.parse(readFileSync(join(out, "monitor-scale.json"), "utf8"));
+    const json = JSON.parse(readFileSync(join(out, "probe-cost.json"), "utf8"));
     expect(json.variants).toHaveLength(4);
     expect(json.leftoverPids).toEqual([]);
-    const md = readFileSync(join(out, "monitor-scale.md"), "utf8");
+    const md = readFileSync(join(out, "probe-cost.md"), "utf8");
     expect(md).toContain("| lan-fin ");
     expect(md).toContain("| heartbeat ");
-    for (const chart of ["monitor-scale", "monitor-scale-rate"]) {
+    for (const chart of ["probe-cost", "probe-cost-rate"]) {
       expect(md).toContain(`](${chart}.svg)`);
       expect(existsSync(join(out, `${chart}.svg`)), chart).toBe(true);
       expect(readFileSync(join(out, `${chart}.svg`), "utf8")).toContain(">heartbeat<");
@@ -137,7 +137,7 @@ describe("bench/monitor-scale.ts", () => {
     if (!(hard < 1_000_000)) return; // no such limit here: nothing to refuse
     const runId = `vitest-${process.pid}-${Date.now()}-fd`;
     const r = await runScript(
-      ["bench/monitor-scale.ts", "--targets", String(hard), "--out", out, "--run-id", runId],
+      ["bench/probe-cost.ts", "--targets", String(hard), "--out", out, "--run-id", runId],
       30_000,
     );
     expect(r.code).toBe(2);

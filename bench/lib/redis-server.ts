@@ -1,5 +1,5 @@
 /**
- * A real `redis-server` for tests: on a free loopback port, with a temporary directory, no
+ * A real `redis-server` for tests and benchmarks: on a free loopback port, with a temporary directory, no
  * persistence (`--save "" --appendonly no`). Stopped (SIGTERM, then SIGKILL after 2 s) and its
  * directory removed by `stop()`, and in any case when the test process exits.
  *

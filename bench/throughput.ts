@@ -1,16 +1,17 @@
 /**
- * node-throughput: how many client messages per second does one `lifeline node` acknowledge
+ * throughput: how many client messages per second does one `lifeline node` acknowledge
  * (with their replies), and how long does each wait — for 1, 10 and 100 concurrent clients,
- * on the memory and the SQLite store?
+ * on the memory, the SQLite and the Redis store?
  *
- *   npx tsx bench/node-throughput.ts [--seconds S] [--warmup S] [--window W] [--clients LIST]
- *                                    [--stores memory,sqlite] [--payload BYTES] [--sqlite-dir DIR]
+ *   npx tsx bench/throughput.ts [--seconds S] [--warmup S] [--window W] [--clients LIST]
+ *                                    [--stores memory,sqlite,redis] [--payload BYTES] [--sqlite-dir DIR]
  *                                    [--quick] [--out DIR] [--run-id ID]
  *
  * Each cell (store × clients) starts a fresh `lifeline node --app echo` child (the SQLite
  * store in a file in a temporary directory, removed afterwards; `--sqlite-dir` chooses where
- * that directory is made: a tmpfs such as /dev/shm takes the disk out of the measurement).
- * The clients run in this
+ * that directory is made: a tmpfs such as /dev/shm takes the disk out of the measurement;
+ * Redis: a fresh `redis-server` per cell on a free loopback port, without persistence —
+ * skipped, with a note, when redis-server is not installed). The clients run in this
  * process: each opens a session (ProtocolConnection, role client) and keeps up to W messages
  * in flight — every acknowledgement makes room for the next — so the node always has work.
  * A message counts when its acknowledgement arrives with its reply (the echo, checked
@@ -26,8 +27,8 @@
  * stop-and-wait client) for comparison (default 1,10).
  *
  * Defaults: S=5, warm-up 1 s, W=32, clients 1,10,100, payload 100 bytes; `--quick`: S=1,
- * warm-up 0.5 s. Prints a Markdown table on stdout and writes DIR/node-throughput.json and
- * .md, and two charts, node-throughput.svg (msgs/s) and node-throughput-latency.svg (DIR:
+ * warm-up 0.5 s. Prints a Markdown table on stdout and writes DIR/throughput.json and
+ * .md, and two charts, throughput.svg (msgs/s) and throughput-latency.svg (DIR:
  * bench/results).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -47,12 +48,13 @@ import {
 } from "./lib/children.ts";
 import { machineCpuPercent, ProcSampler, readMachineCpu } from "./lib/proc.ts";
 import { Progress } from "./lib/progress.ts";
+import { type RedisServer, redisServerPath, startRedis } from "./lib/redis-server.ts";
 import { markdownHeader, markdownTable, num, type RunStart, runFields, writeResults } from "./lib/report.ts";
 import { quantile } from "./lib/stats.ts";
 import { barChart, writeChart } from "./lib/svg-chart.ts";
 
-const NAME = "node-throughput";
-const STORES = ["memory", "sqlite"] as const;
+const NAME = "throughput";
+const STORES = ["memory", "sqlite", "redis"] as const;
 type StoreKind = (typeof STORES)[number];
 
 const USAGE = `usage: npx tsx bench/${NAME}.ts [options]
@@ -108,7 +110,10 @@ function parseOptions(argv: string[]): Options {
             if (!Number.isInteger(n) || n < 1) throw new UsageError(`--classic: bad client count ${v}`);
             return n;
           }),
-    stores: values.stores === undefined ? [...STORES] : pickList("stores", values.stores, STORES),
+    stores:
+      values.stores === undefined
+        ? STORES.filter((s) => s !== "redis" || redisServerPath !== undefined)
+        : pickList("stores", values.stores, STORES),
     payload: numberArg("payload", values.payload, 100, { min: 8 }),
     sqliteDir: resolve(values["sqlite-dir"] ?? tmpdir()),
   };
@@ -273,6 +278,7 @@ const tempDirs: string[] = [];
 const madeDirs: string[] = [];
 const progress = new Progress();
 let openClients: BenchClient[] = [];
+let redis: RedisServer | undefined;
 
 async function runCell(store: StoreKind, clients: number, label: string, opts: Options): Promise<Cell> {
   let url = "memory";
@@ -281,6 +287,11 @@ async function runCell(store: StoreKind, clients: number, label: string, opts: O
     tempDirs.push(dir);
     madeDirs.push(dir);
     url = `sqlite:${join(dir, "node.db")}`;
+  } else if (store === "redis") {
+    progress.update(`${label} starting redis-server…`);
+    redis = await startRedis();
+    if (redis.process?.pid) allPids.push(redis.process.pid);
+    url = redis.url;
   }
   progress.update(`${label} starting the node…`);
   const { child: node, port } = await startNode({
@@ -308,7 +319,7 @@ async function runCell(store: StoreKind, clients: number, label: string, opts: O
         address: `127.0.0.1:${port}`,
         role: "client",
         timeout: 15_000,
-        name: "bench node-throughput",
+        name: "bench throughput",
       }),
     ),
   );
@@ -351,6 +362,8 @@ async function runCell(store: StoreKind, clients: number, label: string, opts: O
 
   progress.update(`${label} stopping the node…`);
   const exit = await stopChild(node, "SIGTERM", 15_000);
+  await redis?.stop();
+  redis = undefined;
   const sorted = shared.latencies.sorted();
   const nodeCpu = sampler.meanCpu();
   const clientCpu = ((cpu.user + cpu.system) / 1000 / (t1 - t0)) * 100;
@@ -459,7 +472,9 @@ function settingsLine(opts: Options): string {
     : "";
   return (
     `Each client keeps up to W=${opts.window} messages in flight; ${opts.payload}-byte messages, echo app; ` +
-    `${opts.seconds} s measured per cell after a ${opts.warmup} s warm-up; a fresh node per cell.${sqlite}`
+    `${opts.seconds} s measured per cell after a ${opts.warmup} s warm-up; a fresh node per cell.${sqlite}` +
+    (opts.stores.includes("redis") ? " Redis: a local redis-server per cell, no persistence." : "") +
+    (redisServerPath === undefined ? " Redis skipped: redis-server is not installed." : "")
   );
 }
 
@@ -514,8 +529,9 @@ function markdown(cells: Cell[], opts: Options, run: RunStart): string {
     "",
     "Columns: msgs/s counts messages whose acknowledgement (with the reply, checked) arrived in the",
     "measured window, over its length; latency runs from the send to that acknowledgement, measured",
-    "in the client process. One `lifeline node` child (`--store memory`, or `--store sqlite:FILE` with",
-    "the file in a temporary directory); the clients are sessions in the benchmark process",
+    "in the client process. One `lifeline node` child (`--store memory`, `--store sqlite:FILE` with",
+    "the file in a temporary directory, or `--store redis://…` on a fresh local redis-server without",
+    "persistence); the clients are sessions in the benchmark process",
     "(ProtocolConnection). CPU is % of one core over the window: the node from /proc/PID/stat, the",
     "clients from process.cpuUsage(); `other`: the rest of the machine (/proc/stat), which should be",
     "near 0 for the numbers to hold. `saturated`: `node` and/or `clients` when that process used",
@@ -538,6 +554,8 @@ async function cleanup(): Promise<void> {
   for (const c of openClients) c.close();
   openClients = [];
   await stopAll(3000);
+  await redis?.stop();
+  redis = undefined;
   for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 

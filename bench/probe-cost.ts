@@ -1,7 +1,7 @@
 /**
- * monitor-scale ("probe-cost"): what does monitoring N targets every interval cost the monitor?
+ * probe-cost: what does monitoring N targets every interval cost the monitor?
  *
- *   npx tsx bench/monitor-scale.ts [--targets N[,N...]] [--seconds S] [--interval MS] [--quick]
+ *   npx tsx bench/probe-cost.ts [--targets N[,N...]] [--seconds S] [--interval MS] [--quick]
  *                                  [--variants lan-rst,lan-fin,classic,heartbeat] [--max-in-flight N]
  *                                  [--out DIR] [--run-id ID]
  *
@@ -30,8 +30,8 @@
  *
  * Defaults: N=1000,10000, S=10 (1000) and 6 (10,000) measured seconds after a warm-up of 2 s
  * or more (until N results are in, at most 6 s more), interval 1000 ms: about two minutes in
- * all. `--quick`: N=100, S=3, warm-up 1 s. Prints a Markdown table on stdout and writes DIR/monitor-scale.json, .md and two
- * charts, monitor-scale.svg (CPU) and monitor-scale-rate.svg (probes/s) (DIR: bench/results).
+ * all. `--quick`: N=100, S=3, warm-up 1 s. Prints a Markdown table on stdout and writes DIR/probe-cost.json, .md and two
+ * charts, probe-cost.svg (CPU) and probe-cost-rate.svg (probes/s) (DIR: bench/results).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -57,7 +57,7 @@ import { markdownHeader, markdownTable, num, type RunStart, runFields, writeResu
 import { timeWaitOn } from "./lib/sockets.ts";
 import { barChart, writeChart } from "./lib/svg-chart.ts";
 
-const NAME = "monitor-scale";
+const NAME = "probe-cost";
 
 interface Variant {
   id: string;
@@ -107,7 +107,7 @@ const VARIANTS: Variant[] = [
   },
 ];
 
-const USAGE = `usage: npx tsx bench/monitor-scale.ts [options]
+const USAGE = `usage: npx tsx bench/probe-cost.ts [options]
   --targets N[,N...]  target counts to measure, each with every variant (default 1000,10000;
                       --quick 100)
   --seconds S         measured seconds per variant (default 10 at up to 1000 targets, 6 above;
