@@ -103,7 +103,10 @@ for (const [label, msg] of cases) {
 }
 const table = markdownTable(["message", "codec", "bytes", "encode k/s", "decode k/s"], rows);
 console.log(table);
-const md = `# codec\n\nCommand: \`npx tsx bench/codec.ts${args.length ? ` ${args.join(" ")}` : ""}\`\n\n${table}\n`;
+const NO_CLASSIC =
+  "No classic row: the seed defines no wire format, and `--profile classic` changes timeouts and " +
+  "probing, not the codec. JSON + base64 is the text baseline a seed-style client would use.";
+const md = `# codec\n\nCommand: \`npx tsx bench/codec.ts${args.length ? ` ${args.join(" ")}` : ""}\`\n\n${table}\n\n${NO_CLASSIC}\n`;
 // Results go to bench/results (full runs only: a quick run must not replace them) or --out.
 const outAt = args.indexOf("--out");
 if (outAt >= 0) writeResults(args[outAt + 1]!, "codec", { host: hostInfo(), results }, md);

@@ -12,7 +12,9 @@
  * - `memory-4`, `sqlite-4`: four sessions in this process, each committing sequentially,
  *   concurrently with each other (one SQLite connection, as one node has);
  * - `sqlite-4p`: four processes on the same file, one session each (four nodes on one
- *   machine sharing the store: writers take turns on the file's write lock).
+ *   machine sharing the store: writers take turns on the file's write lock);
+ * - `redis-1`, `redis-4`: one and four sessions on a local redis-server (started per variant
+ *   on a free loopback port, no persistence; skipped when redis-server is not installed).
  * The SQLite file lives in a temporary directory that is removed afterwards.
  *
  * Prints a Markdown table on stdout and writes DIR/store.json and .md, and two charts,
@@ -25,10 +27,13 @@ import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { MemoryStore } from "../src/store/memory.ts";
+import { RedisStore } from "../src/store/redis.ts";
+import { parseRedisUrl } from "../src/store/redis-url.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import type { Store } from "../src/store/types.ts";
 import { killAllSync, repoRoot, spawnNode, stopAll } from "./lib/children.ts";
 import { Progress } from "./lib/progress.ts";
+import { type RedisServer, redisServerPath, startRedis } from "./lib/redis-server.ts";
 import { hostInfo, markdownTable, num, writeResults } from "./lib/report.ts";
 import { barChart, writeChart } from "./lib/svg-chart.ts";
 
@@ -37,7 +42,7 @@ const PAYLOAD = 100;
 
 interface Variant {
   id: string;
-  store: "memory" | "sqlite";
+  store: "memory" | "sqlite" | "redis";
   sessions: number;
   processes: number;
   title: string;
@@ -61,6 +66,8 @@ const VARIANTS: Variant[] = [
     processes: 4,
     title: "sqlite, 4 processes on one file, 1 session each",
   },
+  { id: "redis-1", store: "redis", sessions: 1, processes: 1, title: "redis (local), 1 session, sequential" },
+  { id: "redis-4", store: "redis", sessions: 4, processes: 1, title: "redis (local), 4 concurrent sessions" },
 ];
 
 interface Result {
@@ -200,9 +207,20 @@ async function runVariant(v: Variant, seconds: number, dir: string): Promise<Res
   if (v.processes > 1) {
     lat = await runProcesses(file, v, seconds);
   } else {
-    const store = v.store === "memory" ? new MemoryStore() : new SqliteStore(file);
-    lat = await runLocal(store, v.id, v.sessions, seconds);
-    await store.close();
+    let redis: RedisServer | undefined;
+    let store: Store;
+    if (v.store === "redis") {
+      redis = await startRedis();
+      const r = new RedisStore(parseRedisUrl(redis.url));
+      await r.ready();
+      store = r;
+    } else store = v.store === "memory" ? new MemoryStore() : new SqliteStore(file);
+    try {
+      lat = await runLocal(store, v.id, v.sessions, seconds);
+    } finally {
+      await store.close();
+      await redis?.stop();
+    }
   }
   const wall = v.processes > 1 ? seconds : (performance.now() - t0) / 1000;
   const sorted = lat.slice().sort();
@@ -281,7 +299,8 @@ async function main(): Promise<void> {
     process.exit(values.help ? 0 : 2);
   }
   const ids = values.variants?.split(",").map((s) => s.trim());
-  const variants = ids ? VARIANTS.filter((v) => ids.includes(v.id)) : VARIANTS;
+  const available = VARIANTS.filter((v) => v.store !== "redis" || redisServerPath !== undefined);
+  const variants = ids ? available.filter((v) => ids.includes(v.id)) : available;
   if (variants.length === 0) throw new Error(`--variants: known are ${VARIANTS.map((v) => v.id).join(", ")}`);
   const out = resolve(values.out ?? join(repoRoot, "bench", "results"));
 
@@ -324,7 +343,12 @@ async function main(): Promise<void> {
     `Each commit: a ${PAYLOAD}-byte reply and one publish of a ${PAYLOAD}-byte entry to a topic all`,
     "sessions share. Latency is the awaited `store.commit` call, measured in the committing process;",
     `commits/s counts all sessions together over the ${seconds} s window. SQLite: WAL, synchronous=NORMAL,`,
-    "one BEGIN IMMEDIATE transaction per commit, file in the temporary directory.",
+    "one BEGIN IMMEDIATE transaction per commit, file in the temporary directory. Redis: a local",
+    "redis-server without persistence, one Lua script per commit (network round trip on loopback).",
+    redisServerPath === undefined ? "Redis variants skipped: redis-server is not installed.\n" : "",
+    "No classic row: the seed has no session store (its client keeps its queue in its own memory,",
+    "which `memory-1` stands for), and `--profile classic` changes timeouts and probing, not the",
+    "store; the end-to-end comparison with the seed's client is in throughput.md and failover.md.",
   ].join("\n");
   const paths = writeResults(
     out,
