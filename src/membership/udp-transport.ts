@@ -39,6 +39,9 @@ export class UdpTransport implements Transport {
   private reliableHandler: ReliableHandler = async () => undefined;
   private readonly sockets = new Set<Socket>();
   private closed = false;
+  /** Datagrams handed to the socket whose send has not completed. */
+  private sending = 0;
+  private drained: (() => void) | undefined;
 
   private constructor(
     private readonly udp: UdpSocket,
@@ -96,7 +99,13 @@ export class UdpTransport implements Transport {
     if (this.closed) return;
     try {
       const { host, port } = splitAddress(to);
-      this.udp.send(bytes, port, host, () => {});
+      // A send completes asynchronously (the address is looked up first): close() waits for
+      // the ones in flight, so that a leave announced just before stop() still goes out.
+      this.sending++;
+      this.udp.send(bytes, port, host, () => {
+        this.sending--;
+        if (this.sending === 0) this.drained?.();
+      });
     } catch {
       // an unparsable address or a closed socket: the packet is lost
     }
@@ -169,6 +178,15 @@ export class UdpTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.sending > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
     for (const s of this.sockets) s.destroy();
     await Promise.all([
       new Promise<void>((resolve) => this.tcp.close(() => resolve())),

@@ -64,6 +64,21 @@ describe("membership over real UDP and TCP on 127.0.0.1", () => {
     expect(a.counters().packetsReceived).toBeGreaterThan(10);
   }, 15_000);
 
+  it("a member that leaves and stops at once is seen as left, not dead (its last datagrams go out)", async () => {
+    const [a, b, c] = [await member("a"), await member("b"), await member("c")];
+    await b.join([a.address]);
+    await c.join([a.address, b.address]);
+    const converged = () =>
+      [a, b, c].every((m) => ["a", "b", "c"].every((id) => m.member(id)?.state === "alive"));
+    expect(await waitFor(converged, 3000)).toBe(true);
+    await b.leave(2000);
+    await b.stop(); // right away: the leave's datagrams were only handed to the socket
+    expect(
+      await waitFor(() => a.member("b")?.state === "left" && c.member("b")?.state === "left", 3000),
+    ).toBe(true);
+    expect(a.member("b")?.state).toBe("left");
+  }, 15_000);
+
   it("rejects a join when no seed answers, with a stable code", async () => {
     const a = await member("lonely");
     const b = await UdpTransport.listen();
