@@ -1,7 +1,8 @@
+import type { Membership } from "../membership/index.ts";
 import type { LifelineNode } from "../node/node.ts";
 import type { Logger } from "../util/logger.ts";
 import { type AdminServer, type Request, send, startHttp } from "./http.ts";
-import { nodeMetrics } from "./node-metrics.ts";
+import { gossipMetrics, nodeMetrics } from "./node-metrics.ts";
 
 /**
  * A node's admin HTTP server:
@@ -13,6 +14,7 @@ import { nodeMetrics } from "./node-metrics.ts";
  *   GET /metrics        Prometheus text (README "Metrics")
  *   GET /api/sessions   counts: sessions, connections, queued messages (never payloads)
  *   GET /api/topology   the nodes this node knows, with their state and load
+ *   GET /api/members    gossip membership: members, incarnations, states, counters (--join)
  *
  * Security rules: see src/admin/http.ts.
  */
@@ -20,12 +22,15 @@ export interface NodeAdminOptions {
   listen: string;
   token?: string | undefined;
   node: LifelineNode;
+  /** The node's gossip membership, when it has one (`--join`): /api/members and gossip metrics. */
+  membership?: Membership;
   logger?: Logger;
 }
 
 export function startNodeAdmin(opts: NodeAdminOptions): Promise<AdminServer> {
   const { node } = opts;
   const registry = nodeMetrics(node);
+  if (opts.membership) gossipMetrics(opts.membership, registry);
   const handle = async ({ res, method, url }: Request) => {
     if (method !== "GET") return send(res, 405, { error: "method not allowed" });
     switch (url.pathname) {
@@ -53,6 +58,24 @@ export function startNodeAdmin(opts: NodeAdminOptions): Promise<AdminServer> {
       }
       case "/api/topology":
         return send(res, 200, node.topology());
+      case "/api/members": {
+        const m = opts.membership;
+        if (!m)
+          return send(res, 404, { error: "this node does not gossip (started without --join/--gossip)" });
+        return send(res, 200, {
+          self: m.id,
+          address: m.address,
+          healthScore: m.healthScore,
+          members: m.members().map((x) => ({
+            id: x.id,
+            address: x.address,
+            state: x.state,
+            incarnation: x.incarnation,
+            meta: x.meta,
+          })),
+          counters: m.counters(),
+        });
+      }
       default:
         return send(res, 404, { error: "not found" });
     }

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { Membership, MembershipCounters } from "../membership/index.ts";
 import type { NodeCounters } from "../node/counters.ts";
 import type { LifelineNode } from "../node/node.ts";
 
@@ -87,4 +88,64 @@ export function nodeMetrics(node: LifelineNode, opts: { process?: boolean } = {}
     },
   });
   return registry;
+}
+
+/** Gossip membership metrics (README "Metrics"), added to a node's registry when it gossips. */
+export function gossipMetrics(m: Membership, registry: Registry): void {
+  new Gauge({
+    name: "lifeline_gossip_members",
+    help: "Members this node knows, by state (itself included)",
+    labelNames: ["state"],
+    registers: [registry],
+    collect() {
+      const counts: Record<string, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+      for (const x of m.members()) counts[x.state] = (counts[x.state] ?? 0) + 1;
+      for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+    },
+  });
+  new Gauge({
+    name: "lifeline_gossip_health_score",
+    help: "Lifeguard local health score (0 = healthy; higher stretches probe timeouts)",
+    registers: [registry],
+    collect() {
+      this.set(m.healthScore);
+    },
+  });
+  const labelled = (
+    name: string,
+    help: string,
+    label: string,
+    keys: Record<string, keyof MembershipCounters>,
+  ) =>
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const c = m.counters();
+        for (const [value, key] of Object.entries(keys)) this.inc({ [label]: value }, c[key]);
+      },
+    });
+  labelled("lifeline_gossip_packets_total", "Gossip datagrams sent and received", "direction", {
+    sent: "packetsSent",
+    received: "packetsReceived",
+  });
+  labelled("lifeline_gossip_probes_total", "Probes: direct pings, ping-req, TCP fallback", "kind", {
+    direct: "probes",
+    indirect: "indirectProbes",
+    tcp: "fallbackProbes",
+  });
+  labelled("lifeline_gossip_dropped_total", "Gossip messages dropped, by reason", "reason", {
+    bad_tag: "droppedBadTag",
+    unencrypted: "droppedUnencrypted",
+    malformed: "droppedMalformed",
+    non_member: "droppedNonMember",
+    unexpected: "droppedUnexpected",
+  });
+  labelled("lifeline_gossip_events_total", "Suspicions this node raised and refutations of itself", "event", {
+    suspected: "suspicionsRaised",
+    refuted: "refutations",
+  });
 }

@@ -34,6 +34,10 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       .description("watch targets continuously: a live table on a terminal, JSON lines otherwise")
       .argument("[targets...]", "host:port (tcp), tcp://..., http(s)://..., tls://host:port")
       .option("--results", "also print every check result (JSON lines mode)")
+      .option(
+        "--cluster <list>",
+        "follow a whole cluster through any of these nodes (host:port,...): every node it lists is watched",
+      )
       .option("--no-watch", "do not reload when the config file changes (SIGHUP still does)")
       .option(
         "--admin <host:port>",
@@ -59,6 +63,17 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--advertise <host:port>", "address clients should use (default: the listening one)")
     .option("--peers <list>", "other nodes, host:port,... (watched with heartbeats; pushed to clients)")
+    .option(
+      "--join <list>",
+      "gossip seeds, host:port,... of other nodes' --gossip addresses (instead of --peers)",
+    )
+    .option("--gossip <host:port>", "gossip (SWIM) address, UDP and TCP (default: --host, a free port)")
+    .option("--gossip-advertise <host:port>", "gossip address other nodes reach this one at (NAT, 0.0.0.0)")
+    .option("--gossip-preset <name>", "gossip timing: lan (default), wan, local")
+    .option(
+      "--gossip-key-file <path>",
+      "cluster keys, base64 32 bytes per line, first one encrypts (also LIFELINE_GOSSIP_KEYS)",
+    )
     .option(
       "--store <url>",
       "memory | sqlite:PATH (default ./lifeline.db) | redis[s]://[:PW@]HOST:PORT/DB | " +

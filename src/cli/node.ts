@@ -8,9 +8,10 @@ import { PeerWatcher } from "../node/peers.ts";
 import { openStore } from "../store/index.ts";
 import { createLogger, type LogLevel } from "../util/logger.ts";
 import type { CliIO } from "./io.ts";
+import { type GossipFlags, gossipSetup, NodeGossip } from "./node-gossip.ts";
 import { untilShutdown } from "./signals.ts";
 
-export interface NodeFlags {
+export interface NodeFlags extends GossipFlags {
   id: string;
   port: string;
   host?: string;
@@ -52,6 +53,9 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
     .map((p) => p.trim())
     .filter(Boolean);
   for (const p of peers) if (!parseHostPort(p)) throw new UsageError(`--peers: "${p}" is not host:port`);
+  const gossip = gossipSetup(flags, flags.host ?? "127.0.0.1", io.env);
+  if (gossip && peers.length > 0)
+    throw new UsageError("--peers and --join/--gossip cannot be used together: gossip finds the peers");
   const logger = createLogger((flags.logLevel ?? "info") as LogLevel);
   const store = await openStore(flags.store ?? io.env.LIFELINE_STORE);
   const app = await loadApp(flags.app ?? "echo");
@@ -71,6 +75,7 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
   // Listen for signals before announcing the port (see untilShutdown).
   const shutdown = untilShutdown();
   let watcher: PeerWatcher | undefined;
+  let members: NodeGossip | undefined;
   let admin: Awaited<ReturnType<typeof startNodeAdmin>> | undefined;
   try {
     await node.start();
@@ -79,6 +84,7 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
         ? new PeerWatcher({ peers, logger, onChange: (nodes) => node.setPeers(nodes) })
         : undefined;
     watcher?.start();
+    members = gossip ? await NodeGossip.start(node, gossip, logger) : undefined;
     // On by default on loopback; a second node on the machine finds the default port
     // taken and runs without (an address given explicitly must bind).
     const explicit = typeof flags.admin === "string" && !adminOff(flags.admin);
@@ -90,6 +96,7 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
           token: flags.adminToken ?? io.env.LIFELINE_ADMIN_TOKEN,
           node,
           logger,
+          ...(members ? { membership: members.membership } : {}),
         });
       } catch (err) {
         if (explicit || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
@@ -102,12 +109,13 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
   } catch (err) {
     shutdown.cancel();
     await watcher?.stop();
+    await members?.stop().catch(() => {});
     await node.stop().catch(() => {});
     await store.close();
     throw err;
   }
   io.stdout.write(
-    `${JSON.stringify({ type: "listening", node: node.nodeId, address: node.address, port: node.port, store: store.description, app: app.name, admin: admin?.url })}\n`,
+    `${JSON.stringify({ type: "listening", node: node.nodeId, address: node.address, port: node.port, store: store.description, app: app.name, admin: admin?.url, ...(members ? { gossip: members.address } : {}) })}\n`,
   );
   const stdinClosed = flags.exitWithStdin
     ? new Promise<"stdin closed">((resolve) => {
@@ -121,6 +129,7 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
   logger.info({ event: "signal", signal }, `${signal}: draining`);
   await node.drain(`node ${node.nodeId} received ${signal}`);
   await watcher?.stop();
+  await members?.stop();
   await admin?.close();
   await store.close();
   io.stdout.write(`${JSON.stringify({ type: "stopped", node: node.nodeId })}\n`);

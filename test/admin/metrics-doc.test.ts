@@ -6,6 +6,7 @@ import { startNodeAdmin } from "../../src/admin/node-admin.ts";
 import { startMonitor } from "../../src/cli/monitor.ts";
 import { createClient } from "../../src/client/client.ts";
 import { clientMetrics } from "../../src/client/metrics.ts";
+import { Membership, UdpTransport } from "../../src/membership/index.ts";
 import { echoApp } from "../../src/node/apps/echo.ts";
 import { LifelineNode } from "../../src/node/node.ts";
 import { MemoryStore } from "../../src/store/memory.ts";
@@ -61,7 +62,11 @@ describe("documented metrics", () => {
   it("the monitor, a node and a client serve every series the README lists, and only those", async () => {
     const node = new LifelineNode({ id: "n1", port: 0, store: new MemoryStore(), app: echoApp });
     await node.start();
-    const nodeAdmin = await startNodeAdmin({ listen: "127.0.0.1:0", node });
+    // A gossiping node (--join), so that the lifeline_gossip_* series are served too.
+    const membership = new Membership({ id: "n1", transport: await UdpTransport.listen() });
+    membership.start();
+    cleanups.push(() => membership.stop());
+    const nodeAdmin = await startNodeAdmin({ listen: "127.0.0.1:0", node, membership });
     cleanups.push(async () => {
       await nodeAdmin.close();
       await node.stop();
