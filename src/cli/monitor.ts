@@ -16,11 +16,13 @@ import { type Loaded, loadConfig, parseConfigText, type RawObject, redact } from
 import { ConfigError, UsageError } from "../errors.ts";
 import type { ConfigChange } from "../health/engine.ts";
 import { HealthEngine } from "../health/engine.ts";
+import { parseHostPort } from "../health/probes/address.ts";
 import { defaultRegistry } from "../health/probes/index.ts";
 import type { Transition } from "../health/types.ts";
 import { HookDispatcher } from "../hooks/dispatcher.ts";
 import { createLogger, type Logger, type LogLevel } from "../util/logger.ts";
 import { VERSION } from "../version.ts";
+import { ClusterFollower } from "./cluster-follower.ts";
 import type { CliIO } from "./io.ts";
 import { type CommonFlags, flagsToRaw } from "./options.ts";
 import { untilShutdown } from "./signals.ts";
@@ -39,6 +41,9 @@ export interface MonitorFlags extends CommonFlags {
   history?: string;
   /** Where a generated admin token is written (no token configured). Default DEFAULT_TOKEN_FILE. */
   adminTokenFile?: string;
+  /** Follow a whole cluster through these nodes ("host:port" client addresses): every node
+   *  the cluster's TOPOLOGY lists becomes a heartbeat target, added and removed as it changes. */
+  cluster?: string;
 }
 
 export interface MonitorHandle {
@@ -79,11 +84,25 @@ export async function startMonitor(
   const file = flags.config ?? io.env.LIFELINE_CONFIG;
   const flagsRaw = flagsToRaw(flags);
   if (flags.history !== undefined) flagsRaw.history = { path: flags.history };
+  const seeds = (flags.cluster ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const s of seeds) if (!parseHostPort(s)) throw new UsageError(`--cluster: "${s}" is not host:port`);
+  // Nodes of the followed cluster (--cluster), as targets; replaced when its TOPOLOGY changes.
+  let clusterTargets: RawObject[] = [];
   const load = (document?: RawObject): Loaded =>
-    loadConfig({ registry, file, document, env: io.env, flags: flagsRaw, targets });
+    loadConfig({
+      registry,
+      file,
+      document,
+      env: io.env,
+      flags: flagsRaw,
+      targets: [...targets, ...clusterTargets],
+    });
   let loaded = load();
-  if (loaded.config.targets.length === 0 && !file) {
-    throw new UsageError("nothing to monitor: give TARGET arguments or a config file (-c)");
+  if (loaded.config.targets.length === 0 && !file && seeds.length === 0) {
+    throw new UsageError("nothing to monitor: give TARGET arguments, --cluster or a config file (-c)");
   }
   const tty = io.stdout.isTTY === true && !flags.json;
   // On a terminal the table shows state changes; logs would tear it, so only explicit
@@ -282,6 +301,18 @@ export async function startMonitor(
 
   engine.start();
   if (tty) render();
+  const follower =
+    seeds.length > 0
+      ? new ClusterFollower({
+          seeds,
+          logger,
+          onChange: (nodes) => {
+            clusterTargets = nodes.map((n) => ({ id: n.id, address: `lifeline://${n.address}` }));
+            apply(() => load(), "cluster");
+          },
+        })
+      : undefined;
+  follower?.start();
 
   return {
     engine,
@@ -296,6 +327,7 @@ export async function startMonitor(
     },
     async stop() {
       stopping = true;
+      follower?.stop();
       process.off("SIGHUP", onHup);
       watcher?.close();
       clearTimeout(debounce);

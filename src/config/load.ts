@@ -147,8 +147,9 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** From command-line flags; highest precedence. */
   flags?: RawObject;
-  /** TARGET arguments: "host:port" or a URL; each becomes a target. */
-  targets?: readonly string[];
+  /** TARGET arguments: "host:port" or a URL; each becomes a target. An object is a whole
+   *  target definition (as in the file), e.g. `{ id, address }` from `--cluster`. */
+  targets?: ReadonlyArray<string | RawObject>;
 }
 
 export interface Loaded {
@@ -164,7 +165,8 @@ export function loadConfig(opts: LoadOptions): Loaded {
   raw = mergeRaw(raw, opts.flags ?? {});
   if (opts.targets && opts.targets.length > 0) {
     const existing = Array.isArray(raw.targets) ? raw.targets : [];
-    raw = { ...raw, targets: [...existing, ...opts.targets.map((address) => ({ address }))] };
+    const added = opts.targets.map((t) => (typeof t === "string" ? { address: t } : t));
+    raw = { ...raw, targets: [...existing, ...added] };
   }
   try {
     return { config: resolveConfig(raw, opts.registry), raw };
