@@ -48,9 +48,14 @@ if (selected.length === 0) {
 /**
  * When the whole suite runs (no names given), these benchmarks get shorter settings so that
  * `npm run bench` stays under 15 minutes on a 2-core machine; run one by name for its full
- * length (false-positives: 10 minutes). Explicit options still win (they come after).
+ * length (false-positives: 10 minutes; swim-sim: 10, 100 and 1,000 members). Explicit
+ * options still win (they come after).
  */
-const SUITE_DEFAULTS: Record<string, string[]> = { "false-positives": ["--minutes", "3"] };
+const SUITE_DEFAULTS: Record<string, string[]> = {
+  "false-positives": ["--minutes", "3"],
+  // 1,000 simulated members under loss take minutes of CPU: run alone for those.
+  "swim-sim": ["--sizes", "10,100", "--seconds", "30"],
+};
 const wholeSuite = selected === available && !passThrough.includes("--quick");
 // The long soak last, so the timing benchmarks run on a machine that is otherwise quiet.
 if (wholeSuite)
