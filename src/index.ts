@@ -70,6 +70,22 @@ export {
 } from "./health/types.ts";
 export { HookDispatcher, type HookDispatcherOptions, type HookStats } from "./hooks/dispatcher.ts";
 export { type HookConfig, hooksSchema, parseHooks } from "./hooks/schema.ts";
+export * from "./membership/index.ts";
+export type { App, AppContext } from "./node/app.ts";
+export { echoApp } from "./node/apps/echo.ts";
+export { pubsubApp } from "./node/apps/pubsub.ts";
+export { GossipView } from "./node/gossip.ts";
+export { LifelineNode, type NodeStats } from "./node/node.ts";
+export { NODE_DEFAULTS, type NodeOptions } from "./node/options.ts";
+export {
+  MemoryStore,
+  openStore,
+  parseStoreUrl,
+  RedisStore,
+  type RedisStoreOptions,
+  SqliteStore,
+  type Store,
+} from "./store/index.ts";
 export { type BackoffOptions, backoffDelay, type Jitter } from "./util/backoff.ts";
 export { type Clock, type Random, seededRandom, systemClock, type Timer } from "./util/clock.ts";
 export { FakeClock } from "./util/fake-clock.ts";
