@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DEFAULT_STORE_FILE, openStore, parseStoreUrl, type RedisTarget } from "../../src/store/index.ts";
 import { redisSkipReason, startRedis } from "../../bench/lib/redis-server.ts";
+import { DEFAULT_STORE_FILE, openStore, parseStoreUrl, type RedisTarget } from "../../src/store/index.ts";
 import { closedPort } from "../support/servers.ts";
 
 describe("parseStoreUrl", () => {

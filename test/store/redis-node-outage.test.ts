@@ -5,13 +5,13 @@
  * gets every message acknowledged, each processed once.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type RedisServer, redisSkipReason, startRedis } from "../../bench/lib/redis-server.ts";
 import { createClient } from "../../src/client/client.ts";
 import { pubsubApp } from "../../src/node/apps/pubsub.ts";
 import { LifelineNode } from "../../src/node/node.ts";
 import { RedisStore } from "../../src/store/redis.ts";
 import { parseRedisUrl } from "../../src/store/redis-url.ts";
 import { until } from "../support/node-client.ts";
-import { type RedisServer, redisSkipReason, startRedis } from "../../bench/lib/redis-server.ts";
 
 describe.skipIf(redisSkipReason !== undefined)("a node whose Redis goes away", () => {
   let server: RedisServer;

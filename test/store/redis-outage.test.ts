@@ -8,9 +8,9 @@
 import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type RedisServer, redisSkipReason, startRedis } from "../../bench/lib/redis-server.ts";
 import { RedisStore } from "../../src/store/redis.ts";
 import { parseRedisUrl } from "../../src/store/redis-url.ts";
-import { type RedisServer, redisSkipReason, startRedis } from "../../bench/lib/redis-server.ts";
 import { commit, committed, held, push, record, recordChanges, waitFor } from "./contract-helpers.ts";
 
 const COMMAND_TIMEOUT = 300;

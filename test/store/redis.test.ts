@@ -8,9 +8,9 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type RedisServer, redisSkipReason, startRedis } from "../../bench/lib/redis-server.ts";
 import { RedisStore, type RedisStoreOptions } from "../../src/store/redis.ts";
 import { parseRedisUrl } from "../../src/store/redis-url.ts";
-import { type RedisServer, redisSkipReason, startRedis } from "../../bench/lib/redis-server.ts";
 import { storeContract } from "./contract.ts";
 import {
   commit,
