@@ -1,10 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { startMonitor } from "../../src/cli/monitor.ts";
-import { gossipSetup, NodeGossip } from "../../src/cli/node-gossip.ts";
-import { echoApp } from "../../src/node/apps/echo.ts";
-import { LifelineNode } from "../../src/node/node.ts";
-import { MemoryStore } from "../../src/store/memory.ts";
-import { silentLogger } from "../../src/util/logger.ts";
+import { gossipNode } from "../support/gossip-node.ts";
 import { memoryIO } from "../support/io.ts";
 import { until } from "../support/node-client.ts";
 
@@ -20,20 +16,9 @@ describe("monitor --cluster", () => {
   });
 
   async function start(id: string, seeds: string[]) {
-    const node = new LifelineNode({ id, port: 0, store: new MemoryStore(), app: echoApp });
-    await node.start();
-    const setup = gossipSetup(
-      { gossip: "127.0.0.1:0", join: seeds.join(","), gossipPreset: "local" },
-      "127.0.0.1",
-      {},
-    )!;
-    const gossip = await NodeGossip.start(node, setup, silentLogger);
-    const stop = async () => {
-      await gossip.stop();
-      await node.stop();
-    };
-    cleanups.push(stop);
-    return { node, gossip, stop };
+    const n = await gossipNode(id, seeds);
+    cleanups.push(() => n.stop());
+    return n;
   }
 
   it("watches every node of the cluster through one, follows joins, and survives losing that one", async () => {

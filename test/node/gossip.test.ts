@@ -1,10 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { gossipSetup, NodeGossip } from "../../src/cli/node-gossip.ts";
-import { echoApp } from "../../src/node/apps/echo.ts";
+import { gossipSetup } from "../../src/cli/node-gossip.ts";
 import { loadChanged, topologyState } from "../../src/node/gossip.ts";
-import { LifelineNode } from "../../src/node/node.ts";
-import { MemoryStore } from "../../src/store/memory.ts";
-import { silentLogger } from "../../src/util/logger.ts";
+import { gossipNode } from "../support/gossip-node.ts";
 import { TestClient, until } from "../support/node-client.ts";
 
 describe("gossip view: pure parts", () => {
@@ -45,17 +42,9 @@ describe("nodes that gossip (--join)", () => {
   });
 
   async function start(id: string, seeds: string[]) {
-    const node = new LifelineNode({ id, port: 0, store: new MemoryStore(), app: echoApp });
-    await node.start();
-    cleanups.push(() => node.stop());
-    const setup = gossipSetup(
-      { gossip: "127.0.0.1:0", join: seeds.join(","), gossipPreset: "local" },
-      "127.0.0.1",
-      {},
-    )!;
-    const gossip = await NodeGossip.start(node, setup, silentLogger);
-    cleanups.push(() => gossip.stop());
-    return { node, gossip };
+    const n = await gossipNode(id, seeds);
+    cleanups.push(() => n.stop());
+    return n;
   }
 
   const stateIn = (c: TestClient, id: string) => c.topology?.nodes.find((n) => n.id === id)?.state;

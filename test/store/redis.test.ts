@@ -28,9 +28,9 @@ import {
 } from "./contract-helpers.ts";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const writer = fileURLToPath(new URL("./redis-writer.ts", import.meta.url));
+const writer = fileURLToPath(new URL("./store-writer.ts", import.meta.url));
 
-/** Runs test/store/redis-writer.ts; resolves with its exit code and output. */
+/** Runs test/store/store-writer.ts; resolves with its exit code and output. */
 function runWriter(url: string, name: string, sessions: number, commits: number) {
   return new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
     const child = spawn(

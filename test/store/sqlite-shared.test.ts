@@ -25,14 +25,14 @@ import {
 } from "./contract-helpers.ts";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const writer = fileURLToPath(new URL("./sqlite-writer.ts", import.meta.url));
+const writer = fileURLToPath(new URL("./store-writer.ts", import.meta.url));
 
-/** Runs test/store/sqlite-writer.ts; resolves with its exit code and stdout. */
+/** Runs test/store/store-writer.ts; resolves with its exit code and stdout. */
 function runWriter(file: string, name: string, sessions: number, commits: number) {
   return new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", writer, file, name, String(sessions), String(commits)],
+      ["--import", "tsx", writer, `sqlite:${file}`, name, String(sessions), String(commits)],
       {
         cwd: repoRoot,
         stdio: ["ignore", "pipe", "pipe"],

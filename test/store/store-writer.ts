@@ -1,20 +1,22 @@
 /**
- * A child process for test/store/sqlite-shared.test.ts: one "node" committing to a SQLite
- * store file that other processes write at the same time.
+ * A child process for the multi-process store tests (test/store/sqlite-shared.test.ts,
+ * test/store/redis.test.ts): one "node" committing to a store that other processes write at
+ * the same time.
  *
- *   node --import tsx test/store/sqlite-writer.ts FILE NAME SESSIONS COMMITS
+ *   node --import tsx test/store/store-writer.ts STORE_URL NAME SESSIONS COMMITS
  *
- * Opens the store (possibly creating the file while others do), creates and claims SESSIONS
- * sessions `NAME-i`, then commits COMMITS messages to each, round-robin, every one with a
- * push to its own session and a publish of `NAME-i-seq` to the shared topic `shared`.
- * Prints one JSON line `{ "done": true, "commits": N }` and exits 0; any error is printed as
+ * Opens the store (`sqlite:FILE`, possibly creating the file while others do, or `redis://…`),
+ * creates and claims SESSIONS sessions `NAME-i`, then commits COMMITS messages to each,
+ * round-robin, the sessions' commits of one round in flight together, every one with a push to
+ * its own session and a publish of `NAME-i-seq` to the shared topic `shared`. Prints one JSON
+ * line `{ "done": true, "commits": N }` and exits 0; any error is printed as
  * `{ "error": "..." }` with exit status 1.
  */
-import { SqliteStore } from "../../src/store/sqlite.ts";
+import { openStore } from "../../src/store/index.ts";
 
-const [file, name, sessionsArg, commitsArg] = process.argv.slice(2);
-if (!file || !name) {
-  process.stderr.write("usage: sqlite-writer FILE NAME SESSIONS COMMITS\n");
+const [url, name, sessionsArg, commitsArg] = process.argv.slice(2);
+if (!url || !name) {
+  process.stderr.write("usage: store-writer STORE_URL NAME SESSIONS COMMITS\n");
   process.exit(2);
 }
 const sessions = Number(sessionsArg ?? 2);
@@ -22,7 +24,7 @@ const commits = Number(commitsArg ?? 50);
 const enc = new TextEncoder();
 
 async function main(): Promise<number> {
-  const store = new SqliteStore(file!);
+  const store = await openStore(url);
   const epochs: number[] = [];
   for (let i = 0; i < sessions; i++) {
     const id = `${name}-${i}`;
@@ -42,7 +44,9 @@ async function main(): Promise<number> {
   }
   let done = 0;
   for (let seq = 1; seq <= commits; seq++) {
-    for (let i = 0; i < sessions; i++) {
+    // The sessions' commits of one round are in flight together (pipelined on one Redis
+    // connection; queued on SQLite's one).
+    const round = Array.from({ length: sessions }, async (_, i) => {
       const id = `${name}-${i}`;
       const r = await store.commit({
         session: id,
@@ -56,7 +60,8 @@ async function main(): Promise<number> {
       });
       if (r.status !== "committed") throw new Error(`${id} seq ${seq}: ${r.status}`);
       done++;
-    }
+    });
+    await Promise.all(round);
     // Let the other processes interleave with us rather than each running in one burst.
     if (seq % 10 === 0) await new Promise((r) => setImmediate(r));
   }
