@@ -177,11 +177,14 @@ export class MemberTable {
 
   applySuspect(s: Suspect): void {
     const e = this.map.get(s.id);
-    if (!e || s.incarnation < e.incarnation) return;
+    if (!e) return;
     if (e === this.self) {
-      if (!this.leaving) this.refute(s.incarnation, `suspected by ${s.from}`, true);
+      if (this.leaving) return;
+      if (s.incarnation < e.incarnation) this.reassert(`suspected by ${s.from}`);
+      else this.refute(s.incarnation, `suspected by ${s.from}`, true);
       return;
     }
+    if (s.incarnation < e.incarnation) return;
     if (e.state === "dead" || e.state === "left") return;
     if (e.state === "suspect") {
       if (e.suspicion?.confirm(s.from)) this.broadcast(s);
@@ -206,11 +209,14 @@ export class MemberTable {
 
   applyDead(d: Dead, reason?: string): void {
     const e = this.map.get(d.id);
-    if (!e || d.incarnation < e.incarnation) return;
+    if (!e) return;
     if (e === this.self) {
-      if (!this.leaving) this.refute(d.incarnation, `declared dead by ${d.from}`, true);
+      if (this.leaving) return;
+      if (d.incarnation < e.incarnation) this.reassert(`declared dead by ${d.from}`);
+      else this.refute(d.incarnation, `declared dead by ${d.from}`, true);
       return;
     }
+    if (d.incarnation < e.incarnation) return;
     if (e.state === "dead" || e.state === "left") return;
     e.suspicion?.cancel();
     e.suspicion = undefined;
@@ -286,6 +292,21 @@ export class MemberTable {
     this.d.logger.info(
       { member: this.self.id, incarnation: this.self.incarnation },
       `membership: refuting (${why}) with incarnation ${this.self.incarnation}`,
+    );
+    this.broadcast(this.localAlive());
+  }
+
+  /**
+   * A suspicion or death of us at an incarnation we already refuted: someone missed the
+   * refutation (it was lost, or they were cut off when it spread) and will convict us when
+   * their suspicion times out. Gossip our current alive again — no new incarnation, since the
+   * one we have already beats theirs — so it reaches them.
+   */
+  private reassert(why: string): void {
+    this.d.counters.reassertions++;
+    this.d.logger.debug(
+      { member: this.self.id, incarnation: this.self.incarnation },
+      `membership: stale verdict (${why}): gossiping alive at incarnation ${this.self.incarnation} again`,
     );
     this.broadcast(this.localAlive());
   }

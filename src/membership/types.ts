@@ -65,6 +65,8 @@ export interface MembershipCounters {
   suspicionsRaised: number;
   /** Times this node refuted a suspicion or death of itself. */
   refutations: number;
+  /** Stale suspicions or deaths of itself (older incarnation) answered by gossiping its alive again. */
+  reassertions: number;
   pushPulls: number;
   /** Dropped: authentication failed (wrong key, bad tag or tampered). */
   droppedBadTag: number;
@@ -92,6 +94,7 @@ export function zeroCounters(): MembershipCounters {
     nacksReceived: 0,
     suspicionsRaised: 0,
     refutations: 0,
+    reassertions: 0,
     pushPulls: 0,
     droppedBadTag: 0,
     droppedUnencrypted: 0,

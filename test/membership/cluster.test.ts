@@ -142,4 +142,38 @@ describe("membership on the in-memory network (fake clock)", () => {
     expect(c.node("n4").member("n1")!.meta.load).toBe("0.75");
     await c.stop();
   });
+
+  it("a member that missed the refutation hears the alive again when it gossips its stale verdict", async () => {
+    // Push-pull off: only gossip can repair the stale view (as between two push-pulls).
+    const names = ["a", "b", "c", "d", "e"];
+    for (let seed = 1; seed <= 10; seed++) {
+      const c = await startCluster(names, { seed, config: { pushPullInterval: 0, reconnectInterval: 0 } });
+      await c.until(() => c.converged(), 10_000);
+      c.net.freeze(c.addressOf("e"));
+      await c.clock.advance(2500);
+      const suspector = names.find((o) => o !== "e" && c.stateOf(o, "e") === "suspect");
+      if (!suspector) {
+        c.net.thaw(c.addressOf("e"));
+        await c.stop();
+        continue;
+      }
+      // The suspector hears nothing while e thaws and refutes: it misses incarnation 1.
+      for (const o of names)
+        if (o !== suspector) c.net.setLink(c.addressOf(o), c.addressOf(suspector), { loss: 1 }, false);
+      c.net.thaw(c.addressOf("e"));
+      await c.clock.advance(3000);
+      for (const o of names)
+        if (o !== suspector) c.net.setLink(c.addressOf(o), c.addressOf(suspector), { loss: 0 }, false);
+      expect(c.node("e").local().incarnation).toBeGreaterThan(0);
+      // Its stale suspicion or death of e reaches e, which gossips its alive again: the
+      // suspector's view is repaired within seconds (it stayed wrong for good before).
+      const healed = await c.until(() => c.stateOf(suspector, "e") === "alive", 15_000);
+      expect(healed, `seed ${seed}: ${suspector} still sees e ${c.stateOf(suspector, "e")}`).toBeDefined();
+      expect(c.node("e").counters().reassertions).toBeGreaterThan(0);
+      for (const o of names) if (o !== "e") expect(c.stateOf(o, "e"), o).toBe("alive");
+      await c.stop();
+      return;
+    }
+    throw new Error("no seed made a suspector (the scenario did not happen)");
+  });
 });
