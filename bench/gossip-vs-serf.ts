@@ -4,8 +4,8 @@
  * loopback inside a network namespace this benchmark creates and removes.
  *
  *   npx tsx bench/gossip-vs-serf.ts [--trials N] [--window S] [--quick]
- *                                   [--systems serf,lan,tuned] [--scenarios LIST]
- *                                   [--tuned JSON] [--variants JSON] [--out DIR] [--run-id ID]
+ *                                   [--systems serf,lan,memberlist] [--scenarios LIST]
+ *                                   [--memberlist JSON] [--variants JSON] [--out DIR] [--run-id ID]
  *
  * Clusters of 5 members each, all running at once:
  *
@@ -15,9 +15,12 @@
  *   multiplier 6, gossip every 200 ms to 3, TCP fallback ping on). Their verdicts are read
  *   from their logs (bench/lib/gossip-serf.ts).
  * - `lifeline lan`: 5 bench/lib/gossip-agent.ts processes (`Membership` over `UdpTransport`)
- *   with the `lan` preset, which mirrors DefaultLANConfig.
- * - `lifeline tuned`: the same with the overrides in TUNED (or `--tuned JSON`): what Lifeline
- *   can do faster while keeping false failures no higher than Serf's.
+ *   with Lifeline's `lan` preset (src/membership/config.ts): memberlist's LAN settings with
+ *   a 500 ms protocol period, a 200 ms probe timeout and twice the retransmits, tuned with
+ *   this benchmark to be faster than Serf with no more false failures.
+ * - `lifeline memberlist`: the same protocol with memberlist's own LAN timing (the overrides
+ *   in MEMBERLIST_TIMING, or `--memberlist JSON`): the implementations compared on equal
+ *   settings.
  * - `--variants '{"name":{...overrides, "preset":"lan"}}'` adds more Lifeline clusters (to try
  *   settings side by side).
  *
@@ -95,24 +98,18 @@ const NAME = "gossip-vs-serf";
 const NS_PREFIX = "llgs-";
 
 /**
- * Lifeline's tuned settings: the `lan` preset with these overrides, found with this benchmark
- * (bench/results/gossip-vs-serf.md). A protocol period of 500 ms with a 200 ms direct-probe
- * timeout (loopback/LAN round trips are well under a millisecond) halves the time to the first
- * suspicion and, with suspicionMult 4 kept, the shortest suspicion timeout (4 · 0.5 s = 2 s).
- * Probing twice as often also raises twice as many false suspicions under loss; what turns a
- * false suspicion into a false death is a refutation that does not reach every suspector, so
- * updates are retransmitted twice as often (retransmitMult 8: 8 · ⌈log10(N+1)⌉ = 8 times at
- * N = 5, instead of 4) — a few more bytes per packet, no effect on detection time. Without it
- * the 500/200 ms periods had as many false deaths as Serf at 40 % loss; with it none were
- * seen in 150 s.
+ * memberlist's DefaultLANConfig timing, as overrides of Lifeline's `lan` preset (which takes
+ * a 500 ms period, a 200 ms probe timeout and retransmitMult 8 — see its documentation in
+ * src/membership/config.ts for why): the "lifeline memberlist" row runs Lifeline's protocol
+ * on Serf's own settings.
  */
-const TUNED: Partial<MembershipConfig> = {
-  probeInterval: 500,
-  probeTimeout: 200,
-  retransmitMult: 8,
+const MEMBERLIST_TIMING: Partial<MembershipConfig> = {
+  probeInterval: 1000,
+  probeTimeout: 500,
+  retransmitMult: 4,
 };
 
-const SYSTEM_KEYS = ["serf", "lan", "tuned"] as const;
+const SYSTEM_KEYS = ["serf", "lan", "memberlist"] as const;
 const SCENARIOS = ["kill", "stop", "loss20", "loss40", "slow"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 type Fault = "kill" | "stop";
@@ -151,7 +148,7 @@ const USAGE = `usage: npx tsx bench/${NAME}.ts [options]
   --quick            a smoke run of about two minutes (explicit --trials/--window still win)
   --systems LIST     comma-separated subset of: ${SYSTEM_KEYS.join(", ")} (default all)
   --scenarios LIST   comma-separated subset of: ${SCENARIOS.join(", ")} (default all)
-  --tuned JSON       MembershipConfig overrides of lan for "lifeline tuned" (default ${JSON.stringify(TUNED)})
+  --memberlist JSON  overrides of lan for "lifeline memberlist" (default ${JSON.stringify(MEMBERLIST_TIMING)})
   --variants JSON    more Lifeline clusters: {"name": {"preset"?: "lan", ...overrides}}
   --out DIR          results directory (default bench/results; a --quick run without it writes none)
   --run-id ID        tag for this run's child processes (default: random)`;
@@ -192,18 +189,19 @@ function parseOptions(argv: string[]): Options {
     "window",
     "systems",
     "scenarios",
-    "tuned",
+    "memberlist",
     "variants",
   ]);
   const keys =
     values.systems === undefined ? [...SYSTEM_KEYS] : pickList("systems", values.systems, SYSTEM_KEYS);
-  const tuned = values.tuned === undefined ? { ...TUNED } : parseJson("tuned", values.tuned);
+  const memberlist =
+    values.memberlist === undefined ? { ...MEMBERLIST_TIMING } : parseJson("memberlist", values.memberlist);
   const systems: SystemSpec[] = keys.map((k) =>
     k === "serf"
       ? { key: "serf", label: "serf lan", kind: "serf" }
       : k === "lan"
         ? lifelineSpec("lan", "lifeline lan", {})
-        : lifelineSpec("tuned", "lifeline tuned", tuned),
+        : lifelineSpec("memberlist", "lifeline memberlist", memberlist),
   );
   if (values.variants !== undefined)
     for (const [name, raw] of Object.entries(parseJson("variants", values.variants))) {

@@ -55,6 +55,7 @@ const SUITE_DEFAULTS: Record<string, string[]> = {
   "false-positives": ["--minutes", "3"],
   // 1,000 simulated members under loss take minutes of CPU: run alone for those.
   "swim-sim": ["--sizes", "10,100", "--seconds", "30"],
+  "gossip-vs-serf": ["--trials", "3", "--window", "30"],
 };
 const wholeSuite = selected === available && !passThrough.includes("--quick");
 // The long soak last, so the timing benchmarks run on a machine that is otherwise quiet.

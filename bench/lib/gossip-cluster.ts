@@ -39,7 +39,7 @@ export interface GossipEvent {
 }
 
 export interface SystemSpec {
-  /** Short key: `serf`, `lan`, `tuned`... */
+  /** Short key: `serf`, `lan`, `memberlist`... */
   key: string;
   /** As the tables show it. */
   label: string;

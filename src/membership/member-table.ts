@@ -40,6 +40,8 @@ export interface MemberTableDeps {
 
 interface Entry extends Member {
   suspicion: Suspicion | undefined;
+  /** When we last reminded this (suspect or dead) member of our verdict (see remind()). */
+  remindedAt?: number;
 }
 
 export class MemberTable {
@@ -294,6 +296,21 @@ export class MemberTable {
       `membership: refuting (${why}) with incarnation ${this.self.incarnation}`,
     );
     this.broadcast(this.localAlive());
+  }
+
+  /**
+   * A packet came from `id`, which we hold suspect or dead: it is up. Gossip our verdict again
+   * (at most once a protocol period), so that it rides our answer to it: if it has not heard
+   * of the suspicion, it refutes; if it refuted and we missed the refutation, it gossips its
+   * newer alive again (reassert) and our view is corrected — rather than at the next push-pull.
+   */
+  remind(id: string): void {
+    const e = this.map.get(id);
+    if (!e || e === this.self || (e.state !== "suspect" && e.state !== "dead")) return;
+    const now = this.d.clock.now();
+    if (e.remindedAt !== undefined && now - e.remindedAt < this.d.config.probeInterval) return;
+    e.remindedAt = now;
+    this.broadcast({ type: e.state, id, incarnation: e.incarnation, from: this.self.id });
   }
 
   /**

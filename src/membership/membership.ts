@@ -264,6 +264,15 @@ export class Membership extends TypedEmitter<MembershipEvents> {
   }
 
   private dispatch(got: Received, from: string): void {
+    // Before answering (so the reminder rides the ack), unless the packet itself refutes.
+    const known = this.table.get(got.sender);
+    if (
+      known &&
+      !got.messages.some(
+        (m) => m.type === "alive" && m.id === got.sender && m.incarnation > known.incarnation,
+      )
+    )
+      this.table.remind(got.sender);
     for (const m of got.messages) {
       switch (m.type) {
         case "ping":

@@ -16,7 +16,7 @@ const noSerf = spawnSync("serf", ["version"]).status === 0 ? undefined : "serf i
 const why = noNetwork ?? noSerf;
 if (why) console.log(`bench/gossip-vs-serf: smoke test skipped: ${why}`);
 
-const SYSTEMS = ["serf lan", "lifeline lan", "lifeline tuned"];
+const SYSTEMS = ["serf lan", "lifeline lan", "lifeline memberlist"];
 
 describe.skipIf(why !== undefined)("bench/gossip-vs-serf.ts", () => {
   it("a quick run measures both systems, prints their rows and leaves nothing behind", async () => {

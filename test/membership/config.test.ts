@@ -2,14 +2,14 @@ import { describe, expect, it } from "vitest";
 import { MEMBERSHIP_PRESETS, membershipConfig } from "../../src/membership/config.ts";
 
 describe("membership config presets", () => {
-  it("lan is memberlist's DefaultLANConfig", () => {
+  it("lan is memberlist's DefaultLANConfig with a 500/200 ms period and twice the retransmits", () => {
     expect(membershipConfig("lan")).toMatchObject({
-      probeInterval: 1000,
-      probeTimeout: 500,
+      probeInterval: 500,
+      probeTimeout: 200,
       indirectChecks: 3,
       suspicionMult: 4,
       suspicionMaxTimeoutMult: 6,
-      retransmitMult: 4,
+      retransmitMult: 8,
       gossipInterval: 200,
       gossipNodes: 3,
       pushPullInterval: 30_000,

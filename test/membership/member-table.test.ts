@@ -78,14 +78,14 @@ describe("MemberTable precedence rules", () => {
 
   it("a suspect times out into dead after the longest timeout without confirmations", async () => {
     t.applySuspect({ type: "suspect", id: "a", incarnation: 1, from: "me" });
-    // n = 5: min 4 s, max 24 s, 2 confirmations wanted
-    await clock.advance(23_999);
+    // n = 5, lan: min 4 · 0.5 s = 2 s, max 12 s, 2 confirmations wanted
+    await clock.advance(11_999);
     expect(t.state("a")).toBe("suspect");
     await clock.advance(2);
     expect(t.state("a")).toBe("dead");
     expect(events.map((x) => x.e.reason)).toEqual([
       "suspected by me",
-      "suspicion timed out after 24.0 s (0 of 2 confirmations)",
+      "suspicion timed out after 12.0 s (0 of 2 confirmations)",
     ]);
   });
 
@@ -97,7 +97,9 @@ describe("MemberTable precedence rules", () => {
     t.applySuspect({ type: "suspect", id: "a", incarnation: 1, from: "c" });
     expect(queued()).toEqual([{ type: "suspect", id: "a", incarnation: 1, from: "c" }]);
     t.applySuspect({ type: "suspect", id: "a", incarnation: 1, from: "d" });
-    await clock.advance(4001); // both confirmations: the shortest timeout
+    await clock.advance(1999); // both confirmations: the shortest timeout, 2 s
+    expect(t.state("a")).toBe("suspect");
+    await clock.advance(2);
     expect(t.state("a")).toBe("dead");
   });
 

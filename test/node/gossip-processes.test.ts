@@ -101,7 +101,7 @@ describe("five gossiping node processes", () => {
     }
     // (Every node already sees all five alive, so the TOPOLOGY each client got lists them.)
 
-    // Freeze g4 for 1.5 s (the lan suspicion timeout is ≥ 4 s): suspected, refuted, never dead.
+    // Freeze g4 for 1 s (the lan suspicion timeout is ≥ 2 s): suspected, refuted, never dead.
     const frozen = nodes.find((n) => n.id === "g4")!;
     const observers = nodes.filter((n) => n !== frozen && n !== victim);
     const seen = new Set<string>();
@@ -113,7 +113,7 @@ describe("five gossiping node processes", () => {
       }
     };
     frozen.handle.pause();
-    await sleep(1500);
+    await sleep(1000);
     frozen.handle.resume();
     await watch(6000);
     expect(seen.has("dead")).toBe(false);
