@@ -48,14 +48,21 @@ if (selected.length === 0) {
 /**
  * When the whole suite runs (no names given), these benchmarks get shorter settings so that
  * `npm run bench` stays under 15 minutes on a 2-core machine; run one by name for its full
- * length (false-positives: 10 minutes; swim-sim: 10, 100 and 1,000 members). Explicit
- * options still win (they come after).
+ * length (false-positives: 10 minutes; swim-sim: 10, 100 and 1,000 members; failover: 30
+ * kills and 6 freezes per strategy; gossip-vs-serf: 5 trials, 60 s windows). Explicit options
+ * still win (they come after). Measured on a quiet 2-core machine (2026-11-29): the whole
+ * suite with these, 865 s (14.4 min); every benchmark at its full length, 1195 s.
  */
 const SUITE_DEFAULTS: Record<string, string[]> = {
-  "false-positives": ["--minutes", "3"],
+  "false-positives": ["--minutes", "1.5"],
+  failover: ["--kills", "10", "--freezes", "4"],
+  // Both systems' clusters run at once; each false-failure window is followed by a 25 s tail.
+  "gossip-vs-serf": ["--trials", "2", "--window", "15"],
+  "probe-cost": ["--seconds", "5"],
+  store: ["--seconds", "3"],
   // 1,000 simulated members under loss take minutes of CPU: run alone for those.
   "swim-sim": ["--sizes", "10,100", "--seconds", "30"],
-  "gossip-vs-serf": ["--trials", "3", "--window", "30"],
+  throughput: ["--seconds", "3"],
 };
 const wholeSuite = selected === available && !passThrough.includes("--quick");
 // The long soak last, so the timing benchmarks run on a machine that is otherwise quiet.
