@@ -53,7 +53,7 @@
  */
 import os from "node:os";
 import { join } from "node:path";
-import { addRule, type Undo } from "../test/fault/iptables.ts";
+import { addCountedLoss, readCountedLoss, type Undo } from "../test/fault/iptables.ts";
 import { canUseNamespaces, type Namespace } from "../test/fault/netns.ts";
 import { type CommonOptions, parseBenchArgs, pickList, UsageError } from "./lib/args.ts";
 import {
@@ -366,47 +366,16 @@ async function applyLoss(
   for (const port of ports)
     for (const dir of opts.oneWay ? (["in"] as const) : (["in", "out"] as const)) {
       const match = ["-p", "tcp", dir === "in" ? "--dport" : "--sport", String(port)];
-      undos.push(await addRule(ns, [...match, "-m", "comment", "--comment", `${tag}:${dir}:${port}:seen`]));
-      undos.push(
-        await addRule(ns, [
-          ...match,
-          "-m",
-          "statistic",
-          "--mode",
-          "random",
-          "--probability",
-          String(opts.loss),
-          "-m",
-          "comment",
-          "--comment",
-          `${tag}:${dir}:${port}:drop`,
-          "-j",
-          "DROP",
-        ]),
-      );
+      undos.push(...(await addCountedLoss(ns, match, opts.loss, `${tag}:${dir}:${port}`)));
     }
   return { undos, tag };
 }
 
 async function lossCounters(ns: Namespace, tag: string): Promise<LossCounter[]> {
-  const out = (await ns.exec("iptables-save", ["-c"])).stdout;
-  const byKey = new Map<string, LossCounter>();
-  const re = new RegExp(`^\\[(\\d+):\\d+\\].*--comment "?${tag}:(in|out):(\\d+):(seen|drop)`);
-  for (const line of out.split("\n")) {
-    const m = re.exec(line);
-    if (!m) continue;
-    const key = `${m[2]}:${m[3]}`;
-    const c = byKey.get(key) ?? {
-      port: Number(m[3]),
-      direction: m[2] as "in" | "out",
-      packets: 0,
-      dropped: 0,
-    };
-    if (m[4] === "seen") c.packets = Number(m[1]);
-    else c.dropped = Number(m[1]);
-    byKey.set(key, c);
-  }
-  return [...byKey.values()];
+  return [...(await readCountedLoss(ns, tag))].map(([label, c]) => {
+    const [direction, port] = label.split(":") as ["in" | "out", string];
+    return { port: Number(port), direction, ...c };
+  });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@
 import os from "node:os";
 import type { MembershipConfig } from "../src/membership/index.ts";
 import { membershipConfig } from "../src/membership/index.ts";
-import { addRule, type Undo } from "../test/fault/iptables.ts";
+import { addCountedLoss, readCountedLoss, type Undo } from "../test/fault/iptables.ts";
 import { canUseNamespaces, type Namespace } from "../test/fault/netns.ts";
 import { type CommonOptions, numberArg, parseBenchArgs, pickList, UsageError } from "./lib/args.ts";
 import {
@@ -411,45 +411,17 @@ async function applyLoss(ns: Namespace, clusters: Cluster[], p: number, tag: str
       ["tcp-to", ["-p", "tcp", "-m", "multiport", "--dports", ports]],
       ["tcp-from", ["-p", "tcp", "-m", "multiport", "--sports", ports]],
     ];
-    for (const [rule, match] of matches) {
-      const comment = `${tag}:${c.spec.key}:${rule}`;
-      undos.push(await addRule(ns, [...match, "-m", "comment", "--comment", `${comment}:seen`]));
-      undos.push(
-        await addRule(ns, [
-          ...match,
-          "-m",
-          "statistic",
-          "--mode",
-          "random",
-          "--probability",
-          String(p),
-          "-m",
-          "comment",
-          "--comment",
-          `${comment}:drop`,
-          "-j",
-          "DROP",
-        ]),
-      );
-    }
+    for (const [rule, match] of matches)
+      undos.push(...(await addCountedLoss(ns, match, p, `${tag}:${c.spec.key}:${rule}`)));
   }
   return undos;
 }
 
 async function lossCounters(ns: Namespace, tag: string): Promise<LossCounter[]> {
-  const out = (await ns.exec("iptables-save", ["-c"])).stdout;
-  const by = new Map<string, LossCounter>();
-  const re = new RegExp(`^\\[(\\d+):\\d+\\].*--comment "?${tag}:([a-z0-9]+):([a-z-]+):(seen|drop)`);
-  for (const line of out.split("\n")) {
-    const m = re.exec(line);
-    if (!m) continue;
-    const key = `${m[2]}:${m[3]}`;
-    const c = by.get(key) ?? { system: m[2]!, rule: m[3]!, packets: 0, dropped: 0 };
-    if (m[4] === "seen") c.packets = Number(m[1]);
-    else c.dropped = Number(m[1]);
-    by.set(key, c);
-  }
-  return [...by.values()];
+  return [...(await readCountedLoss(ns, tag))].map(([label, c]) => {
+    const [system, rule] = label.split(":") as [string, string];
+    return { system, rule, ...c };
+  });
 }
 
 /** SIGSTOP the slow member of every cluster for SLOW_STOP_MS every SLOW_EVERY_MS, until stopped. */

@@ -1,6 +1,15 @@
 import { spawnSync } from "node:child_process";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { blackhole, dropSyns, inputRules, loss, refuse, synDelay } from "./iptables.ts";
+import {
+  addCountedLoss,
+  blackhole,
+  dropSyns,
+  inputRules,
+  loss,
+  readCountedLoss,
+  refuse,
+  synDelay,
+} from "./iptables.ts";
 import {
   canUseNamespaces,
   cleanupLeftovers,
@@ -45,6 +54,25 @@ describe.skipIf(skip !== undefined)("fault harness", () => {
       expect(listNamespaces()).not.toContain(ns.name);
       expect(pidAlive(child.pid)).toBe(false);
       await ns.destroy(); // idempotent
+    } finally {
+      await ns.destroy();
+    }
+  });
+
+  it("counted loss drops some of what it sees, reads both counts back, and undo removes it", async () => {
+    const ns = await createNamespace();
+    try {
+      const { ports } = await startServers({ ns });
+      const port = ports[0]!;
+      const undos = await addCountedLoss(ns, ["-p", "tcp", "--dport", String(port)], 0.5, `tst:in:${port}`);
+      await measureConnects(ns, port, { parallel: 40, timeout: 3000 });
+      const counts = (await readCountedLoss(ns, "tst")).get(`in:${port}`)!;
+      expect(counts.packets).toBeGreaterThanOrEqual(40);
+      expect(counts.dropped).toBeGreaterThan(0);
+      expect(counts.dropped).toBeLessThan(counts.packets);
+      expect((await inputRules(ns)).join("\n")).toContain(`tst:in:${port}:drop`);
+      for (const undo of undos) await undo();
+      expect((await inputRules(ns)).join("\n")).not.toContain("tst:");
     } finally {
       await ns.destroy();
     }

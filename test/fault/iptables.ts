@@ -22,6 +22,45 @@ export async function addRule(ns: Namespace, spec: readonly string[]): Promise<U
   };
 }
 
+/**
+ * Random loss that can be measured: a rule that only counts the packets matching `match`,
+ * then one that drops them with `probability`, commented `${label}:seen` and `${label}:drop`
+ * for readCountedLoss(). Returns both undos.
+ */
+export async function addCountedLoss(
+  ns: Namespace,
+  match: readonly string[],
+  probability: number,
+  label: string,
+): Promise<Undo[]> {
+  const seen = await addRule(ns, [...match, "-m", "comment", "--comment", `${label}:seen`]);
+  const drop = await addRule(ns, [
+    ...match,
+    ...["-m", "statistic", "--mode", "random", "--probability", String(probability)],
+    ...["-m", "comment", "--comment", `${label}:drop`, "-j", "DROP"],
+  ]);
+  return [seen, drop];
+}
+
+/** Packets seen and dropped by the addCountedLoss rules labelled `${tag}:…`, by the rest of the label. */
+export async function readCountedLoss(
+  ns: Namespace,
+  tag: string,
+): Promise<Map<string, { packets: number; dropped: number }>> {
+  const out = (await ns.exec("iptables-save", ["-c"])).stdout;
+  const re = new RegExp(`^\\[(\\d+):\\d+\\].*--comment "?${tag}:(\\S+?):(seen|drop)"?(\\s|$)`);
+  const by = new Map<string, { packets: number; dropped: number }>();
+  for (const line of out.split("\n")) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const c = by.get(m[2]!) ?? { packets: 0, dropped: 0 };
+    if (m[3] === "seen") c.packets = Number(m[1]);
+    else c.dropped = Number(m[1]);
+    by.set(m[2]!, c);
+  }
+  return by;
+}
+
 function toPort(port: number): string[] {
   return ["-p", "tcp", "--dport", String(port)];
 }
